@@ -1,0 +1,540 @@
+"""The server side of one HTTP/1.1 connection: the thin adapter between a socket and the parser.
+
+:class:`Connection` reads requests from one accepted socket, hands each to a *handler* as an
+:class:`Exchange`, writes what the handler answers and keeps the connection alive for the next
+request (pipelined ones included, answered in order). It knows nothing about threads or
+processes: the threaded server runs one per thread, the multiprocess server one per child or
+worker, which is the point (STYLE.md: how connections arrive is one thing, what to do with a
+request another).
+
+Deadlines keep a silent or slow client from holding a thread or a process forever:
+
+* ``header_timeout`` -- a request head must arrive completely within this time of its first
+  byte (slowloris), else 408 and close;
+* ``idle_timeout`` -- how long a kept-alive connection may sit with no new request;
+* ``io_timeout`` -- the longest a single read of a body or a single write may block.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import BinaryIO, Final
+
+from .. import logs
+from . import errors
+from .errors import HTTPError
+from .parser import END, Data, Headers, Limits, Request, RequestParser
+from .writer import CONTINUE, LAST_CHUNK, SERVER_NAME, chunk, format_response_head, http_date
+
+log = logging.getLogger("socketlab.http")
+access_log = logging.getLogger("socketlab.access")
+
+RECV_SIZE: Final = 65536
+"""Bytes asked of each recv(): one call usually takes a whole request head or a body chunk."""
+
+HEADER_TIMEOUT: Final = 10.0
+"""Seconds for a whole request head once it started (nginx's client_header_timeout is 60 s;
+a lab server can be stricter so that slowloris demos end quickly)."""
+
+IDLE_TIMEOUT: Final = 15.0
+"""Seconds a kept-alive connection may wait for its next request (nginx 75 s, Apache 5 s)."""
+
+IO_TIMEOUT: Final = 30.0
+"""Seconds one body read or one write may block before the client is considered gone."""
+
+MAX_REQUESTS_PER_CONNECTION: Final = 1000
+"""After this many requests the connection is closed (nginx's keepalive_requests default),
+which bounds how long one client can monopolise a thread or worker."""
+
+DRAIN_LIMIT: Final = 65536
+"""Unread request body bytes we will read and discard to keep the connection alive; past it we
+close instead (a client uploading megabytes to a static file is not worth the wait)."""
+
+LINGER_SECONDS: Final = 1.0
+"""After an error, how long we keep reading (and discarding) before closing, so that the error
+response is not destroyed by a TCP RST caused by unread pipelined bytes (Apache's lingering
+close)."""
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    limits: Limits = Limits()
+    header_timeout: float = HEADER_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    io_timeout: float = IO_TIMEOUT
+    max_requests: int = MAX_REQUESTS_PER_CONNECTION
+
+
+class ClientGone(Exception):
+    """The client closed or reset the connection, or stopped reading; nothing more can be sent."""
+
+
+Handler = Callable[["Exchange"], None]
+
+
+class Exchange:
+    """One request and its response, as a handler sees it.
+
+    The handler reads the body with :meth:`read`, then answers either at once with
+    :meth:`respond` or in pieces: :meth:`start` (status and headers), :meth:`write` and
+    :meth:`send_file` any number of times. The head is sent together with the first non-empty
+    piece of body (or at the end), so a handler that fails before writing anything still gets
+    a clean 500. Framing is chosen here: ``Content-Length`` when the handler gives a length,
+    chunked for HTTP/1.1 otherwise, and close-delimited for HTTP/1.0.
+    """
+
+    def __init__(self, conn: Connection, request: Request, index: int) -> None:
+        self.connection = conn
+        self.request = request
+        self.request_index = index
+        self.client = conn.client
+        self.server = conn.server
+        self.started_at = time.monotonic()
+        self.status: int | None = None
+        self.body_bytes = 0
+        self.keep_alive = request.keep_alive
+        self.note = ""  # a short word for the access log (e.g. "error=..."), set by handlers
+        self._head: bytes | None = None
+        self._head_sent = False
+        self._length: int | None = None
+        self._chunked = False
+        self._no_body = False
+        self._finished = False
+        self._body_done = not request.has_body
+        self._continue_sent = False
+        self._rbuf = b""
+
+    # -- request body --------------------------------------------------------------------------
+
+    @property
+    def head_sent(self) -> bool:
+        return self._head_sent
+
+    @property
+    def body_done(self) -> bool:
+        return self._body_done and not self._rbuf
+
+    def _pull(self) -> bytes:
+        """The next piece of request body, or b"" at its end."""
+        conn = self.connection
+        while not self._body_done:
+            event = conn.parser.next_event()
+            if isinstance(event, Data):
+                return event.data
+            if event is END:
+                self._body_done = True
+                break
+            if self.request.expects_continue and not self._continue_sent:
+                # RFC 9110 §10.1.1: the client waits for 100 before sending the body.
+                self._continue_sent = True
+                conn.send_raw(CONTINUE)
+            conn.receive(conn.config.io_timeout, errors.RequestTimeout("request body too slow"))
+        return b""
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes of request body (all of it when size < 0); b"" at the end."""
+        if size < 0:
+            parts = [self._rbuf]
+            self._rbuf = b""
+            while piece := self._pull():
+                parts.append(piece)
+            return b"".join(parts)
+        while len(self._rbuf) < size and not self._body_done:
+            piece = self._pull()
+            if not piece:
+                break
+            self._rbuf += piece
+            if self._rbuf:
+                break  # return what we have; callers loop (like socket.recv)
+        data, self._rbuf = self._rbuf[:size], self._rbuf[size:]
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        """Read one line of body (up to and including b"\\n"), at most ``limit`` bytes."""
+        while b"\n" not in self._rbuf and not self._body_done:
+            if 0 <= limit <= len(self._rbuf):
+                break
+            piece = self._pull()
+            if not piece:
+                break
+            self._rbuf += piece
+        end = self._rbuf.find(b"\n") + 1 or len(self._rbuf)
+        if 0 <= limit < end:
+            end = limit
+        line, self._rbuf = self._rbuf[:end], self._rbuf[end:]
+        return line
+
+    # -- response --------------------------------------------------------------------------
+
+    def start(
+        self,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        *,
+        reason: str | None = None,
+        length: int | None = None,
+    ) -> None:
+        """Set the status and headers; they go out with the first body bytes or at the end.
+
+        ``length`` (or a ``Content-Length`` among ``headers``) fixes the body size; without it
+        the body is chunked (HTTP/1.1) or ends when the connection closes (HTTP/1.0).
+        Calling start() again before anything was sent replaces the head (WSGI exc_info).
+        """
+        if self._head_sent:
+            raise RuntimeError("response head already sent")
+        request = self.request
+        fields: list[tuple[str, str]] = []
+        for name, value in headers:
+            low = name.lower()
+            if low == "content-length":
+                length = int(value)
+                continue
+            if low in ("transfer-encoding", "date", "server"):
+                continue  # framing and these two are ours to set
+            if low == "connection":
+                if "close" in value.lower():
+                    self.keep_alive = False
+                continue
+            fields.append((name, value))
+        self._no_body = request.method == "HEAD" or status < 200 or status in (204, 304)
+        self._length = length
+        self._chunked = False
+        if length is not None and status not in (204, 304) and status >= 200:
+            fields.append(("Content-Length", str(length)))
+        elif not self._no_body:
+            if request.version >= (1, 1):
+                self._chunked = True
+                fields.append(("Transfer-Encoding", "chunked"))
+            else:
+                self.keep_alive = False  # HTTP/1.0 without a length: the close ends the body
+        conn = self.connection
+        if conn.draining or self.request_index >= conn.config.max_requests:
+            self.keep_alive = False
+        if not self.keep_alive:
+            fields.append(("Connection", "close"))
+        elif request.version < (1, 1):
+            fields.append(("Connection", "keep-alive"))
+        fields.append(("Date", http_date()))
+        fields.append(("Server", SERVER_NAME))
+        self.status = status
+        self._head = format_response_head(status, fields, reason=reason)
+
+    def _send(self, data: bytes) -> None:
+        if not self._head_sent:
+            assert self._head is not None
+            data = self._head + data
+            self._head_sent = True
+        self.connection.send_raw(data)
+
+    def write(self, data: bytes) -> None:
+        """Send a piece of body (empty pieces are ignored, as WSGI requires)."""
+        if self._head is None:
+            raise RuntimeError("write() before start()")
+        if not data:
+            return
+        if self._no_body:
+            if not self._head_sent:
+                self._send(b"")
+            return
+        if self._length is not None and self.body_bytes + len(data) > self._length:
+            raise RuntimeError(
+                f"handler wrote more than the declared Content-Length of {self._length}"
+            )
+        self.body_bytes += len(data)
+        self._send(chunk(data) if self._chunked else data)
+
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` with sendfile(2): no copy in Python."""
+        if self._head is None:
+            raise RuntimeError("send_file() before start()")
+        if self._no_body or count <= 0:
+            if not self._head_sent:
+                self._send(b"")
+            return
+        if self._chunked:
+            # sendfile cannot add chunk framing; frame the whole file as one chunk.
+            self._send(b"%x\r\n" % count)
+            self.connection.send_file(file, offset, count)
+            self.connection.send_raw(b"\r\n")
+        else:
+            if not self._head_sent:
+                self._send(b"")
+            self.connection.send_file(file, offset, count)
+        self.body_bytes += count
+
+    def respond(
+        self,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        body: bytes = b"",
+        *,
+        reason: str | None = None,
+    ) -> None:
+        """Send a whole response with a known body in one go (one send for small answers)."""
+        self.start(status, headers, reason=reason, length=len(body))
+        if self._no_body:
+            self._send(b"")
+        else:
+            self.body_bytes += len(body)
+            self._send(body)
+        self._finished = True
+
+    def respond_error(self, exc: HTTPError) -> None:
+        """Answer with the error's status and page, and close the connection afterwards."""
+        if exc.peer_fault or exc.status >= 500:
+            self.keep_alive = False
+        headers = [*exc.headers, ("Content-Type", "text/html; charset=utf-8")]
+        self.note = exc.detail and "error=" + logs.printable(exc.detail, 80)
+        self.respond(exc.status, headers, exc.render_html())
+
+    def finish(self) -> None:
+        """Complete the response: send the head if still unsent, end chunked framing."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._head is None:
+            raise RuntimeError("handler returned without answering")
+        if self._chunked:
+            self._send(LAST_CHUNK)
+        elif not self._head_sent:
+            self._send(b"")
+        if self._length is not None and not self._no_body and self.body_bytes != self._length:
+            # The declared length was a lie: the client cannot find the next response.
+            log.error(
+                "%s: response body had %d bytes but Content-Length said %d; closing",
+                self.connection.peer, self.body_bytes, self._length,
+            )
+            self.keep_alive = False
+
+
+class Connection:
+    """Serve the requests of one accepted socket until it closes; never raises."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        client: tuple[str, int],
+        handler: Handler,
+        config: ConnectionConfig = ConnectionConfig(),
+        worker: str = "",
+    ) -> None:
+        self.sock = sock
+        self.client = (client[0], client[1])
+        local = sock.getsockname()
+        self.server = (local[0], local[1])
+        self.handler = handler
+        self.config = config
+        self.parser = RequestParser(config.limits)
+        self.peer = f"{self.client[0]}:{self.client[1]}"
+        self.worker = worker
+        self.draining = False
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._waiting_idle = False
+        self._closed = False
+
+    # -- socket I/O --------------------------------------------------------------------------
+
+    def receive(self, timeout: float, on_timeout: Exception) -> None:
+        """recv() once into the parser; raise ``on_timeout`` or ClientGone as fits."""
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except TimeoutError:
+            raise on_timeout from None
+        except OSError as exc:
+            raise ClientGone(str(exc)) from None
+        if data:
+            self.parser.feed(data)
+        else:
+            self.parser.feed_eof()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.settimeout(self.config.io_timeout)
+        try:
+            self.sock.sendall(data)
+        except (OSError, TimeoutError) as exc:
+            raise ClientGone(str(exc) or type(exc).__name__) from None
+
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        self.sock.settimeout(self.config.io_timeout)
+        try:
+            sent = self.sock.sendfile(file, offset, count)
+        except (OSError, TimeoutError) as exc:
+            raise ClientGone(str(exc) or type(exc).__name__) from None
+        if sent != count:
+            raise ClientGone(f"file shrank while being sent ({sent} of {count} bytes)")
+
+    # -- the request loop ----------------------------------------------------------------------
+
+    def _next_request(self) -> Request | None:
+        """Wait for the next request head; None when the client closed or stayed idle."""
+        parser = self.parser
+        first = self.requests == 0
+        idle_deadline = time.monotonic() + (
+            self.config.header_timeout if first else self.config.idle_timeout
+        )
+        head_deadline: float | None = None
+        while True:
+            event = parser.next_event()
+            if isinstance(event, Request):
+                return event
+            if parser.eof:
+                if parser.buffer:
+                    log.debug("%s closed in the middle of a request head", self.peer)
+                return None
+            now = time.monotonic()
+            if parser.buffer:
+                if head_deadline is None:
+                    head_deadline = now + self.config.header_timeout
+                deadline = head_deadline
+            else:
+                deadline = idle_deadline
+            if now >= deadline:
+                if parser.buffer:
+                    raise errors.RequestTimeout("request head not received in time")
+                return None
+            with self._lock:
+                if self.draining and not parser.buffer:
+                    return None
+                self._waiting_idle = not parser.buffer
+            try:
+                self.receive(deadline - now, _IdleTimeout())
+            except _IdleTimeout:
+                continue  # loop: the deadline check decides between 408 and a quiet close
+            finally:
+                with self._lock:
+                    self._waiting_idle = False
+
+    def serve(self) -> None:
+        try:
+            self._serve()
+        except ClientGone as exc:
+            log.debug("%s gone: %s", self.peer, exc)
+        except Exception:
+            log.exception("%s: unexpected error in connection handling", self.peer)
+        finally:
+            self.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                request = self._next_request()
+            except HTTPError as exc:
+                self._reject(exc)
+                return
+            if request is None:
+                return
+            self.requests += 1
+            exchange = Exchange(self, request, self.requests)
+            try:
+                self.handler(exchange)
+                if not exchange._finished:
+                    exchange.finish()
+            except HTTPError as exc:
+                if exchange.head_sent:
+                    log.error("%s: %s after the response started; closing", self.peer, exc)
+                    return
+                exchange.respond_error(exc)
+            except ClientGone:
+                self._log_access(exchange)
+                raise
+            except Exception:
+                log.exception(
+                    "%s: handler failed on %s %s", self.peer, request.method,
+                    logs.printable(request.target),
+                )
+                if exchange.head_sent:
+                    return  # the response is half out: only closing tells the client
+                exchange.keep_alive = False
+                exchange.respond_error(errors.InternalServerError("the server failed"))
+            self._log_access(exchange)
+            if not exchange.keep_alive:
+                if not exchange.body_done:
+                    self._linger()
+                return
+            if not exchange.body_done and not self._drain_body(exchange):
+                return
+
+    def _drain_body(self, exchange: Exchange) -> bool:
+        """Read and discard a body the handler left unread; False if the connection must close."""
+        if exchange.request.expects_continue and not exchange._continue_sent:
+            return False  # the client has not sent it; closing is the only clean answer
+        drained = 0
+        try:
+            while piece := exchange.read(RECV_SIZE):
+                drained += len(piece)
+                if drained > DRAIN_LIMIT:
+                    return False
+        except (HTTPError, ClientGone):
+            return False
+        return True
+
+    def _reject(self, exc: HTTPError) -> None:
+        """Answer a request we could not even parse, then close (after lingering)."""
+        request = Request("-", "-", (1, 1), Headers(), keep_alive=False)
+        exchange = Exchange(self, request, self.requests + 1)
+        exchange._body_done = True
+        exchange.respond_error(exc)
+        log.info("%s rejected: %d %s", self.peer, exc.status, logs.printable(exc.detail))
+        self._log_access(exchange)
+        self._linger()
+
+    def _linger(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while (left := deadline - time.monotonic()) > 0:
+                self.sock.settimeout(left)
+                if not self.sock.recv(RECV_SIZE):
+                    break
+        except OSError:
+            pass
+
+    def _log_access(self, exchange: Exchange) -> None:
+        request = exchange.request
+        duration_ms = (time.monotonic() - exchange.started_at) * 1000
+        access_log.info(
+            '%s "%s %s %s" %s %d %.1fms %s%s',
+            self.peer,
+            request.method,
+            logs.printable(request.target),
+            request.http_version,
+            exchange.status if exchange.status is not None else "-",
+            exchange.body_bytes,
+            duration_ms,
+            self.worker or f"pid={os.getpid()} thread={threading.current_thread().name}",
+            " " + exchange.note if exchange.note else "",
+        )
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Graceful stop: finish the request in flight, then close; wake an idle connection now."""
+        with self._lock:
+            self.draining = True
+            if self._waiting_idle and not self._closed:
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _IdleTimeout(Exception):
+    pass

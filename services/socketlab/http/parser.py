@@ -1,0 +1,732 @@
+"""An I/O-free HTTP/1.1 parser for requests (servers) and responses (the browser).
+
+Nothing here touches a socket. A connection feeds the bytes it received with ``feed()`` (and
+``feed_eof()`` when the peer closed), then asks ``next_event()`` for what is now complete::
+
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+    parser.next_event()   # -> Request(method='GET', target='/', ...)
+    parser.next_event()   # -> END (the request had no body)
+    parser.next_event()   # -> NEED_DATA (or the next pipelined Request)
+
+Events are a :class:`Request` or :class:`Response` head, :class:`Data` (a piece of body), the
+marker ``END`` (the message is complete) and ``NEED_DATA``. Bytes after ``END`` stay buffered and
+become the next message, which is how pipelining works. The same bytes therefore parse the same
+way however the network splits them, which the unit tests check by feeding every corpus case whole,
+line by line, byte by byte and in random chunks.
+
+Rules follow RFC 9112 (HTTP/1.1 message syntax); the clause is quoted where a rule is enforced.
+Request errors raise :class:`~socketlab.http.errors.HTTPError` subclasses carrying their status;
+response errors raise :class:`~socketlab.http.errors.RemoteProtocolError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from . import errors
+
+# ---------------------------------------------------------------------------------------------
+# Limits. Each is a named constant with its reason; a server may pass its own Limits.
+
+MAX_REQUEST_LINE: Final = 8190
+"""Longest request line (method, target, version). 8190 is gunicorn's and Apache's default
+(LimitRequestLine); RFC 9112 §3 recommends supporting at least 8000 octets."""
+
+MAX_HEADER_LINE: Final = 8190
+"""Longest single header field line, as Apache's LimitRequestFieldSize and gunicorn."""
+
+MAX_HEADERS: Final = 100
+"""Most header fields in one message: Apache's LimitRequestFields and gunicorn's default."""
+
+MAX_HEAD_BYTES: Final = 65536
+"""Most bytes in a whole message head (request line + headers): bounds memory per connection."""
+
+MAX_BODY: Final = 10 * 1024 * 1024
+"""Largest request body accepted, 10 MiB: the lab's forms and echo endpoints need far less."""
+
+MAX_CHUNK_LINE: Final = 1024
+"""Longest chunk-size line including extensions; a longer one is an attack, not a chunk."""
+
+MAX_TRAILER_BYTES: Final = 8190
+"""Most bytes of trailer fields after the last chunk."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits one parser enforces; the defaults are the named constants above."""
+
+    max_request_line: int = MAX_REQUEST_LINE
+    max_header_line: int = MAX_HEADER_LINE
+    max_headers: int = MAX_HEADERS
+    max_head_bytes: int = MAX_HEAD_BYTES
+    max_body: int = MAX_BODY
+
+
+DEFAULT_LIMITS: Final = Limits()
+
+# ---------------------------------------------------------------------------------------------
+# Grammar (RFC 9110 §5.6.2 token, RFC 9112 §3 request-line, §4 status-line, §5 field-line).
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)")
+_LOOSE_REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) (\S+)")
+_STATUS_LINE: Final = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
+_FIELD_NAME: Final = re.compile(_TOKEN)
+_BAD_VALUE_CHARS: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS: Final = re.compile(rb"[0-9]+")
+_CHUNK_SIZE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;.*)?")
+
+# Methods this code base knows. Others get 501 (RFC 9110 §9.1: "An origin server that receives a
+# request method that is unrecognized or not implemented SHOULD respond with 501").
+KNOWN_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
+
+class Headers:
+    """Header fields in arrival order, looked up case-insensitively.
+
+    Names keep the case the peer used (so ``/whoami`` can show them as sent); ``get`` joins
+    repeated fields with ", " as RFC 9110 §5.3 allows for list-valued fields.
+    """
+
+    __slots__ = ("_fields", "_index")
+
+    def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
+        self._fields: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] = {}
+        for name, value in fields or ():
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        self._fields.append((name, value))
+        self._index.setdefault(name.lower(), []).append(value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._index.get(name.lower())
+        if not values:
+            return default
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+    def as_dict(self) -> dict[str, str]:
+        """Name (as first sent) to value, repeated fields joined: for JSON instruments."""
+        out: dict[str, str] = {}
+        seen: dict[str, str] = {}
+        for name, _ in self._fields:
+            low = name.lower()
+            if low not in seen:
+                seen[low] = name
+                out[name] = self.get(name) or ""
+        return out
+
+    def has_token(self, name: str, token: str) -> bool:
+        """True if a comma-separated field such as Connection lists ``token`` (any case)."""
+        token = token.lower()
+        return any(
+            part.strip().lower() == token for value in self.get_all(name) for part in value.split(",")
+        )
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields!r})"
+
+
+@dataclass
+class Request:
+    """A parsed request head. ``target`` is exactly as sent; ``path`` and ``query`` split it."""
+
+    method: str
+    target: str
+    version: tuple[int, int]
+    headers: Headers
+    content_length: int | None = None
+    chunked: bool = False
+    keep_alive: bool = True
+    path: str = field(default="")
+    query: str = field(default="")
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    @property
+    def http_version(self) -> str:
+        return f"HTTP/{self.version[0]}.{self.version[1]}"
+
+    @property
+    def expects_continue(self) -> bool:
+        return self.version >= (1, 1) and self.headers.has_token("expect", "100-continue")
+
+
+@dataclass
+class Response:
+    """A parsed response head (client side)."""
+
+    status: int
+    reason: str
+    version: tuple[int, int]
+    headers: Headers
+    content_length: int | None = None
+    chunked: bool = False
+    keep_alive: bool = True
+    close_delimited: bool = False
+
+
+@dataclass
+class Data:
+    """A piece of a message body, already de-chunked."""
+
+    data: bytes
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+END: Final = _Marker("END")
+"""The current message is complete."""
+
+NEED_DATA: Final = _Marker("NEED_DATA")
+"""Nothing complete yet: feed more bytes (or feed_eof)."""
+
+Event = Request | Response | Data | _Marker
+
+
+# ---------------------------------------------------------------------------------------------
+# Message heads
+
+
+def _find_head_end(buf: bytearray) -> int:
+    """Index just past the blank line ending the head, or -1.
+
+    RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator and ignore any
+    preceding CR" -- people type requests with `nc`, which sends bare LF.
+    """
+    end = buf.find(b"\n\r\n")
+    lf = buf.find(b"\n\n")
+    if end == -1 and lf == -1:
+        return -1
+    if end == -1 or (lf != -1 and lf < end):
+        return lf + 2
+    return end + 3
+
+
+def _split_lines(head: bytes) -> list[bytes]:
+    lines = head.split(b"\n")
+    out = []
+    for line in lines:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        out.append(line)
+    return out
+
+
+def _parse_fields(
+    lines: list[bytes], limits: Limits, fail: type[Exception], too_large: type[Exception]
+) -> Headers:
+    headers = Headers()
+    if len(lines) > limits.max_headers:
+        raise too_large(f"more than {limits.max_headers} header fields")
+    for line in lines:
+        if len(line) > limits.max_header_line:
+            raise too_large(f"a header field is longer than {limits.max_header_line} bytes")
+        if line[:1] in (b" ", b"\t"):
+            # RFC 9112 §5.2: obs-fold is deprecated; a server "MUST either reject the message by
+            # sending a 400 (Bad Request) ... or replace each received obs-fold with one or more SP"
+            raise fail("obsolete line folding in header fields")
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise fail("header field without a colon")
+        if not _FIELD_NAME.fullmatch(name):
+            # RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... A
+            # server MUST reject any received request message that contains whitespace between a
+            # header field name and colon with a response status code of 400"
+            raise fail("invalid header field name")
+        value = value.strip(b" \t")
+        if b"\r" in value or _BAD_VALUE_CHARS.search(value):
+            # RFC 9110 §5.5: CR, LF and NUL are invalid in field values and a recipient must
+            # reject them or replace them; we reject.
+            raise fail("control character in a header field value")
+        headers.add(name.decode("ascii"), value.decode("latin-1"))
+    return headers
+
+
+def _content_length(headers: Headers, fail: type[Exception]) -> int | None:
+    values = headers.get_all("content-length")
+    if not values:
+        return None
+    # RFC 9112 §6.3 (5): a list of identical values may be accepted as one; anything else is an
+    # unrecoverable framing error.
+    parts = {part.strip().encode("latin-1") for value in values for part in value.split(",")}
+    if len(parts) != 1:
+        raise fail("conflicting Content-Length values")
+    (only,) = parts
+    if not _DIGITS.fullmatch(only) or len(only) > 18:
+        raise fail("invalid Content-Length")
+    return int(only)
+
+
+def _transfer_chunked(headers: Headers, fail: type[Exception], unsupported: type[Exception]) -> bool:
+    values = headers.get_all("transfer-encoding")
+    if not values:
+        return False
+    codings = [part.strip().lower() for value in values for part in value.split(",")]
+    if codings[-1] != "chunked":
+        # RFC 9112 §6.3 (4): for a request, "If a Transfer-Encoding header field is present ...
+        # and the chunked transfer coding is not the final encoding, the message body length
+        # cannot be determined reliably; the server MUST respond with the 400 status code"
+        raise fail("Transfer-Encoding does not end with chunked")
+    if any(coding != "chunked" for coding in codings) or len(codings) > 1:
+        raise unsupported("only the chunked transfer coding is implemented")
+    return True
+
+
+def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
+    """Parse one complete request head (request line and fields, without the blank line)."""
+    lines = _split_lines(head)
+    line = lines[0]
+    if len(line) > limits.max_request_line:
+        raise errors.URITooLong(f"request line longer than {limits.max_request_line} bytes")
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is None:
+        loose = _LOOSE_REQUEST_LINE.fullmatch(line)
+        if loose is not None and re.fullmatch(rb"HTTP/\d\.\d|HTTP/\d", loose.group(3)):
+            raise errors.VersionNotSupported("unsupported HTTP version")
+        raise errors.BadRequest("malformed request line")
+    method = match.group(1).decode("ascii")
+    target = match.group(2).decode("latin-1")
+    version = (int(match.group(3)), int(match.group(4)))
+    if version[0] != 1:
+        # RFC 9110 §15.6.6: 505 "the server does not support, or refuses to support, the major
+        # version of HTTP that was used in the request message"
+        raise errors.VersionNotSupported(f"HTTP/{version[0]}.{version[1]} is not supported")
+    headers = _parse_fields(lines[1:], limits, errors.BadRequest, errors.HeaderFieldsTooLarge)
+
+    if version >= (1, 1):
+        # RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
+        # HTTP/1.1 request message that lacks a Host header field and to any request message
+        # that contains more than one Host header field line or a Host header field with an
+        # invalid field value."
+        hosts = headers.get_all("host")
+        if len(hosts) != 1:
+            raise errors.BadRequest("HTTP/1.1 needs exactly one Host header field")
+        if any(c in hosts[0] for c in " \t/\\@"):
+            raise errors.BadRequest("invalid Host header field")
+
+    chunked = _transfer_chunked(headers, errors.BadRequest, errors.NotImplementedMethod)
+    length = _content_length(headers, errors.BadRequest)
+    if chunked and length is not None:
+        # RFC 9112 §6.1: a message with both "ought to be handled as an error"; it is the
+        # signature of request smuggling, so we refuse it.
+        raise errors.BadRequest("both Transfer-Encoding and Content-Length")
+    if chunked and version < (1, 1):
+        raise errors.BadRequest("chunked transfer coding in an HTTP/1.0 request")
+    if length is not None and length > limits.max_body:
+        raise errors.PayloadTooLarge(f"request body larger than {limits.max_body} bytes")
+
+    if method not in KNOWN_METHODS:
+        raise errors.NotImplementedMethod(f"method {method} is not implemented")
+    if target == "*":
+        if method != "OPTIONS":
+            raise errors.BadRequest("asterisk-form target is only for OPTIONS")
+        path, query = "*", ""
+    elif target.startswith("/"):
+        path, _, query = target.partition("?")
+    elif target.lower().startswith(("http://", "https://")):
+        # RFC 9112 §3.2.2: "A server MUST accept the absolute-form in requests"
+        rest = target.split("://", 1)[1]
+        slash = rest.find("/")
+        path, _, query = (rest[slash:] if slash >= 0 else "/").partition("?")
+    elif method == "CONNECT":
+        path, query = target, ""
+    else:
+        raise errors.BadRequest("request target must start with /")
+    path = path.partition("#")[0]
+
+    if headers.has_token("connection", "close"):
+        keep_alive = False
+    elif version >= (1, 1):
+        keep_alive = True  # RFC 9112 §9.3: HTTP/1.1 defaults to persistent connections
+    else:
+        keep_alive = headers.has_token("connection", "keep-alive")
+
+    return Request(
+        method=method,
+        target=target,
+        version=version,
+        headers=headers,
+        content_length=length,
+        chunked=chunked,
+        keep_alive=keep_alive,
+        path=path,
+        query=query,
+    )
+
+
+def parse_response_head(head: bytes, request_method: str, limits: Limits = DEFAULT_LIMITS) -> Response:
+    """Parse one complete response head; ``request_method`` decides whether a body follows."""
+    fail = errors.RemoteProtocolError
+    lines = _split_lines(head)
+    match = _STATUS_LINE.fullmatch(lines[0])
+    if match is None:
+        raise fail(f"malformed status line: {lines[0][:80]!r}")
+    version = (int(match.group(1)), int(match.group(2)))
+    if version[0] != 1:
+        raise fail(f"unsupported HTTP version {version[0]}.{version[1]}")
+    status = int(match.group(3))
+    if status < 100:
+        raise fail(f"invalid status code {status}")
+    reason = (match.group(4) or b"").decode("latin-1")
+    headers = _parse_fields(lines[1:], limits, fail, fail)
+    chunked = _transfer_chunked(headers, fail, fail)
+    length = None if chunked else _content_length(headers, fail)
+
+    # RFC 9112 §6.3 (1): responses to HEAD, 1xx, 204 and 304 never have a body.
+    no_body = request_method == "HEAD" or status < 200 or status in (204, 304)
+    close_delimited = False
+    if no_body:
+        length, chunked = 0, False
+    elif not chunked and length is None:
+        close_delimited = True  # RFC 9112 §6.3 (8): the body runs until the server closes
+
+    if headers.has_token("connection", "close") or close_delimited:
+        keep_alive = False
+    elif version >= (1, 1):
+        keep_alive = True
+    else:
+        keep_alive = headers.has_token("connection", "keep-alive")
+    return Response(
+        status=status,
+        reason=reason,
+        version=version,
+        headers=headers,
+        content_length=length,
+        chunked=chunked,
+        keep_alive=keep_alive,
+        close_delimited=close_delimited,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies
+
+
+class _BodyReader:
+    """Consumes body bytes from the parser's buffer and returns de-framed data."""
+
+    done = False
+
+    def read(self, buf: bytearray) -> bytes:
+        raise NotImplementedError
+
+    def eof_error(self) -> str | None:
+        """What is wrong if the peer closes now (None: closing here is a valid end)."""
+        return None
+
+
+class _LengthReader(_BodyReader):
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+        self.length = length
+        self.done = length == 0
+
+    def read(self, buf: bytearray) -> bytes:
+        take = min(self.remaining, len(buf))
+        data = bytes(buf[:take])
+        del buf[:take]
+        self.remaining -= take
+        self.done = self.remaining == 0
+        return data
+
+    def eof_error(self) -> str | None:
+        got = self.length - self.remaining
+        return f"connection closed after {got} of {self.length} body bytes"
+
+
+class _CloseReader(_BodyReader):
+    def read(self, buf: bytearray) -> bytes:
+        data = bytes(buf)
+        buf.clear()
+        return data
+
+
+class _ChunkedReader(_BodyReader):
+    """RFC 9112 §7.1: chunk-size [ext] CRLF data CRLF ... 0 CRLF trailers CRLF."""
+
+    def __init__(self, max_body: int, fail: type[Exception], too_large: type[Exception]) -> None:
+        self.state = "size"
+        self.remaining = 0
+        self.total = 0
+        self.max_body = max_body
+        self.fail = fail
+        self.too_large = too_large
+        self.trailer_bytes = 0
+
+    def read(self, buf: bytearray) -> bytes:
+        out: list[bytes] = []
+        while not self.done:
+            if self.state == "size":
+                nl = buf.find(b"\n", 0, MAX_CHUNK_LINE + 1)
+                if nl == -1:
+                    if len(buf) > MAX_CHUNK_LINE:
+                        raise self.fail("chunk size line too long")
+                    break
+                line = bytes(buf[:nl]).rstrip(b"\r")
+                del buf[: nl + 1]
+                match = _CHUNK_SIZE.fullmatch(line)
+                if match is None:
+                    raise self.fail("invalid chunk size line")
+                size = int(match.group(1), 16)
+                if self.total + size > self.max_body:
+                    raise self.too_large(f"chunked body larger than {self.max_body} bytes")
+                if size == 0:
+                    self.state = "trailer"
+                else:
+                    self.remaining = size
+                    self.state = "data"
+            elif self.state == "data":
+                if not buf:
+                    break
+                take = min(self.remaining, len(buf))
+                out.append(bytes(buf[:take]))
+                del buf[:take]
+                self.remaining -= take
+                self.total += take
+                if self.remaining == 0:
+                    self.state = "crlf"
+            elif self.state == "crlf":
+                if buf[:2] == b"\r\n":
+                    del buf[:2]
+                elif buf[:1] == b"\n":
+                    del buf[:1]
+                elif len(buf) >= 2 or (buf and buf[:1] != b"\r"):
+                    raise self.fail("chunk data not followed by CRLF")
+                else:
+                    break
+                self.state = "size"
+            else:  # trailer: fields until an empty line; we read and discard them
+                nl = buf.find(b"\n")
+                if nl == -1:
+                    if len(buf) + self.trailer_bytes > MAX_TRAILER_BYTES:
+                        raise self.too_large("trailer section too large")
+                    break
+                line = bytes(buf[:nl]).rstrip(b"\r")
+                del buf[: nl + 1]
+                self.trailer_bytes += nl + 1
+                if self.trailer_bytes > MAX_TRAILER_BYTES:
+                    raise self.too_large("trailer section too large")
+                if not line:
+                    self.done = True
+        return b"".join(out)
+
+    def eof_error(self) -> str | None:
+        return "connection closed inside a chunked body"
+
+
+# ---------------------------------------------------------------------------------------------
+# The parsers
+
+
+class _Parser:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.buffer = bytearray()
+        self._body: _BodyReader | None = None
+        self._eof = False
+        self._pending_end = False
+
+    @property
+    def eof(self) -> bool:
+        return self._eof
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes received from the peer."""
+        if self._eof and data:
+            raise RuntimeError("feed() after feed_eof()")
+        self.buffer += data
+
+    def feed_eof(self) -> None:
+        """The peer closed its side of the connection."""
+        self._eof = True
+
+    @property
+    def in_message(self) -> bool:
+        """True between a head and its END: the peer closing now truncates a message."""
+        return self._body is not None or self._pending_end
+
+    def _next_body_event(self) -> Event:
+        body = self._body
+        assert body is not None
+        data = body.read(self.buffer) if self.buffer else b""
+        if data:
+            if body.done:
+                self._pending_end = True
+                self._body = None
+            return Data(data)
+        if body.done:
+            self._body = None
+            return END
+        if self._eof:
+            problem = body.eof_error()
+            self._body = None
+            if problem is None:
+                return END
+            self._eof_in_body(problem)
+        return NEED_DATA
+
+    def _eof_in_body(self, problem: str) -> None:
+        raise NotImplementedError
+
+    def _head_bytes(self) -> bytes | None:
+        """Take a complete head from the buffer, or enforce the size limits and return None."""
+        # RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD
+        # ignore at least one empty line (CRLF) received prior to the request-line"
+        while self.buffer[:2] == b"\r\n" or self.buffer[:1] == b"\n":
+            del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
+        end = _find_head_end(self.buffer)
+        if end == -1:
+            self._check_incomplete_head()
+            return None
+        if end > self.limits.max_head_bytes + 4:
+            self._head_too_large()
+        head = bytes(self.buffer[:end]).rstrip(b"\r\n")
+        del self.buffer[:end]
+        return head
+
+    def _check_incomplete_head(self) -> None:
+        raise NotImplementedError
+
+    def _head_too_large(self) -> None:
+        raise NotImplementedError
+
+
+class RequestParser(_Parser):
+    """Server side: parses the requests a client sends, one after another (pipelining)."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(limits)
+        self.request: Request | None = None
+
+    def next_event(self) -> Event:
+        """Return the next complete event; raise an HTTPError if the client broke the protocol."""
+        if self._pending_end:
+            self._pending_end = False
+            return END
+        if self._body is not None:
+            return self._next_body_event()
+        head = self._head_bytes()
+        if head is None:
+            return NEED_DATA
+        request = parse_request_head(head, self.limits)
+        self.request = request
+        if request.chunked:
+            self._body = _ChunkedReader(
+                self.limits.max_body, errors.BadRequest, errors.PayloadTooLarge
+            )
+        elif request.content_length:
+            self._body = _LengthReader(request.content_length)
+        else:
+            self._pending_end = True
+        return request
+
+    @property
+    def idle(self) -> bool:
+        """True between messages with nothing buffered: a close here loses nothing."""
+        return not self.in_message and not self.buffer
+
+    def _eof_in_body(self, problem: str) -> None:
+        raise errors.BadRequest(problem)
+
+    def _check_incomplete_head(self) -> None:
+        buf = self.buffer
+        first_nl = buf.find(b"\n")
+        if first_nl == -1 and len(buf) > self.limits.max_request_line:
+            raise errors.URITooLong(f"request line longer than {self.limits.max_request_line} bytes")
+        if len(buf) > self.limits.max_head_bytes:
+            self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        first_nl = self.buffer.find(b"\n")
+        if first_nl == -1 or first_nl > self.limits.max_request_line + 1:
+            raise errors.URITooLong(f"request line longer than {self.limits.max_request_line} bytes")
+        raise errors.HeaderFieldsTooLarge(f"request head larger than {self.limits.max_head_bytes} bytes")
+
+
+class ResponseParser(_Parser):
+    """Client side: parses the responses to the requests sent, in order.
+
+    Call :meth:`expect` with each request's method before asking for its response, since the
+    method decides whether a body follows (HEAD). 1xx interim responses are returned as
+    ``Response`` events with status < 200 and no body; the final response follows.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(limits)
+        self._methods: list[str] = []
+
+    def expect(self, method: str) -> None:
+        self._methods.append(method)
+
+    def next_event(self) -> Event:
+        if self._pending_end:
+            self._pending_end = False
+            return END
+        if self._body is not None:
+            return self._next_body_event()
+        head = self._head_bytes()
+        if head is None:
+            if self._eof:
+                if self.buffer:
+                    raise errors.RemoteProtocolError("connection closed inside a response head")
+                raise errors.RemoteProtocolError("connection closed before a response")
+            return NEED_DATA
+        method = self._methods[0] if self._methods else "GET"
+        response = parse_response_head(head, method, self.limits)
+        if response.status >= 200:
+            if self._methods:
+                self._methods.pop(0)
+            if response.chunked:
+                self._body = _ChunkedReader(
+                    1 << 62, errors.RemoteProtocolError, errors.RemoteProtocolError
+                )
+            elif response.close_delimited:
+                self._body = _CloseReader()
+            elif response.content_length:
+                self._body = _LengthReader(response.content_length)
+            else:
+                self._pending_end = True
+        return response
+
+    def _eof_in_body(self, problem: str) -> None:
+        raise errors.RemoteProtocolError(problem)
+
+    def _check_incomplete_head(self) -> None:
+        if len(self.buffer) > self.limits.max_head_bytes:
+            self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        raise errors.RemoteProtocolError(
+            f"response head larger than {self.limits.max_head_bytes} bytes"
+        )
