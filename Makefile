@@ -1,0 +1,184 @@
+# socketlab: build the images, run the lab, run the tests.  `make` alone lists the targets.
+#
+# No container registry is reachable: socketlab/base is made from Debian packages (mmdebstrap)
+# and every service image is built on it with the network off. The Python test tools live in
+# .venv only; the system python3 is left alone (Debian's docker-compose v1 runs on it).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+# --- settings (override on the command line: make up UP_TIMEOUT=120) -------------------------
+
+# Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
+# Adding a service is this one line (plus its Dockerfile and its compose.yaml entry).
+SERVICES := threaded-web
+
+IMAGE_PREFIX := socketlab
+BASE_TAG := $(IMAGE_PREFIX)/base:latest
+# The image the service Dockerfiles start FROM (their ARG BASE_IMAGE).
+BASE_IMAGE ?= $(BASE_TAG)
+# debian: mmdebstrap + docker import (no registry needed); registry: FROM python:3.12-slim.
+BASE_SOURCE ?= debian
+
+# Compose v2 when the plugin is there, else Debian's docker-compose 1.29.2 (v1).
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# The same project name as .env gives compose, so the label filters below find its containers.
+export COMPOSE_PROJECT_NAME ?= socketlab
+# Seconds `make up` waits for every service to report healthy.
+UP_TIMEOUT ?= 90
+# make logs LOGS_FOLLOW=0 prints the logs and returns.
+LOGS_FOLLOW ?= 1
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+# pip >= 25.1 installs a PEP 735 dependency group (`--group test`) from pyproject.toml.
+PIP_VERSION := 26.3
+# Recorded after a successful install; the venv re-installs only when this list changes.
+VENV_DEPS := $(VENV)/installed-deps.txt
+PYTEST_ARGS ?=
+
+# Classic builder: BuildKit would pull its frontend image, and no registry is reachable.
+DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
+# Put on every image built here, so dangling leftovers of rebuilds can be pruned by it.
+BUILD_LABEL := socketlab.built-by=make
+
+.PHONY: help base base-rebuild images up down logs venv test test-unit test-integration lint \
+	clean clean-images
+
+help: ## Show this list of targets
+	@echo "socketlab: make <target> [VAR=value]   (compose: $(COMPOSE))"
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_%-]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
+		$(MAKEFILE_LIST)
+	@echo "Variables: SERVICES='$(SERVICES)' BASE_SOURCE=$(BASE_SOURCE) BASE_IMAGE=$(BASE_IMAGE)"
+	@echo "           UP_TIMEOUT=$(UP_TIMEOUT) LOGS_FOLLOW=$(LOGS_FOLLOW) PYTEST_ARGS='$(PYTEST_ARGS)'"
+
+# --- images -----------------------------------------------------------------------------------
+
+base: ## Build socketlab/base if it is missing (BASE_SOURCE=registry: from python:3.12-slim)
+	@if docker image inspect $(BASE_TAG) >/dev/null 2>&1; then \
+		echo "base: $(BASE_TAG) exists (make base-rebuild to rebuild it)"; \
+	else \
+		$(MAKE) --no-print-directory base-rebuild; \
+	fi
+
+base-rebuild: ## Rebuild socketlab/base even if it exists (about 30 s from Debian packages)
+ifeq ($(BASE_SOURCE),registry)
+	$(DOCKER_BUILD) --label $(BUILD_LABEL) -f services/base/Dockerfile.registry -t $(BASE_TAG) \
+		services/base
+else ifeq ($(BASE_SOURCE),debian)
+	@if ! command -v mmdebstrap >/dev/null 2>&1; then \
+		echo "base: mmdebstrap is missing: apt-get update && apt-get install -y mmdebstrap"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap; \
+	fi
+	time services/base/build-base.sh --force $(BASE_TAG)
+else
+	$(error BASE_SOURCE must be debian or registry, not '$(BASE_SOURCE)')
+endif
+
+images: base $(SERVICES:%=image-%) ## Build the base (if missing), then every service image
+	@docker image prune --force --filter label=$(BUILD_LABEL) >/dev/null
+	@docker image ls --filter reference='$(IMAGE_PREFIX)/*' \
+		--format 'images: {{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}'
+
+# One generic rule for every service; the layer cache makes an unchanged image a quick no-op.
+# Built with the network off: anything an image needs must already be in the base.
+image-%: base
+	$(DOCKER_BUILD) --network none --label $(BUILD_LABEL) --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		-f services/docker/$*.Dockerfile -t $(IMAGE_PREFIX)/$*:latest services
+
+# --- the lab ----------------------------------------------------------------------------------
+
+# `down` first: a fresh lab every time, and it sidesteps v1's failures when recreating
+# containers (KeyError 'ContainerConfig' on engines >= 25). `--no-build`: `images` just built
+# them. v1 has no `up --wait`, so the health of each container is polled here.
+up: images ## Start the lab detached, wait until every service is healthy, print the URLs
+	@$(COMPOSE) down --remove-orphans
+	$(COMPOSE) up --detach --no-build
+	@echo "up: waiting up to $(UP_TIMEOUT) s for every service to be healthy"
+	@filter="label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)"; \
+	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
+	while :; do \
+		ids=$$(docker ps --all --quiet --filter "$$filter"); \
+		if [[ -z "$$ids" ]]; then echo "up: no containers for project $(COMPOSE_PROJECT_NAME)" >&2; exit 1; fi; \
+		states=$$(docker inspect --format \
+			'{{.Id}} {{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $$ids); \
+		waiting=$$(awk '!($$4 == "healthy" || ($$4 == "none" && $$3 == "running"))' <<<"$$states"); \
+		if [[ -z "$$waiting" ]]; then break; fi; \
+		if (( SECONDS >= deadline )); then \
+			echo "up: not healthy after $(UP_TIMEOUT) s:" >&2; \
+			while read -r id svc status health; do \
+				echo "=== $$svc: $$status, health $$health; last health probes and logs:" >&2; \
+				docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}  probe exit {{.ExitCode}}: {{.Output}}{{end}}{{end}}' "$$id" >&2; \
+				docker logs --tail 50 "$$id" >&2 2>&1; \
+			done <<<"$$waiting"; \
+			exit 1; \
+		fi; \
+		sleep 1; \
+	done; \
+	echo "up: all healthy after $$((SECONDS)) s"; \
+	for id in $$(docker ps --quiet --filter "$$filter"); do \
+		svc=$$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$$id"); \
+		docker port "$$id" | while read -r port _ addr; do \
+			case "$$port" in \
+				*/tcp) echo "  $$svc: http://$$addr/" ;; \
+				*/udp) echo "  $$svc: udp://$$addr" ;; \
+			esac; \
+		done; \
+	done
+
+down: ## Stop the lab and remove its containers, networks, volumes and orphans
+	$(COMPOSE) down --volumes --remove-orphans
+	@left=$$(docker ps --all --quiet --filter label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)); \
+	if [[ -n "$$left" ]]; then echo "down: removing leftovers $$left"; docker rm --force --volumes $$left; fi
+
+logs: ## Show the lab's logs (follows; LOGS_FOLLOW=0 prints them and returns)
+	$(COMPOSE) logs $(if $(filter 1,$(LOGS_FOLLOW)),--follow)
+
+# --- Python tools and tests -------------------------------------------------------------------
+
+# The venv re-installs only when the dependency list in pyproject.toml (or PIP_VERSION)
+# changes: pyproject.toml is also edited for tool settings, so its mtime alone is not enough.
+$(VENV_DEPS): pyproject.toml
+	@if [[ ! -x $(VENV_PY) ]]; then echo "venv: creating $(VENV) with $$($(PYTHON) --version)"; \
+		$(PYTHON) -m venv $(VENV); fi
+	@$(VENV_PY) -c 'import sys, tomllib; groups = tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]; print("pip==$(PIP_VERSION)"); print("\n".join(sorted(str(d) for g in groups.values() for d in g)))' > $@.new
+	@if cmp --silent $@.new $@; then \
+		echo "venv: dependencies unchanged"; rm $@.new; touch $@; \
+	else \
+		echo "venv: installing pip==$(PIP_VERSION) and the dependency group 'test'"; \
+		$(VENV_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION); \
+		$(VENV_PY) -m pip install --quiet --disable-pip-version-check --group test; \
+		mv $@.new $@; \
+	fi
+
+venv: $(VENV_DEPS) ## Create .venv with the pinned test and lint tools (only when they changed)
+
+test test-unit test-integration: export TESTCONTAINERS_RYUK_DISABLED := true
+
+test: venv images ## Build what is needed, then run the unit tests, then the integration tests
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
+
+# pytest exits 5 when it collected no test: make treats that as a failure, as it should be.
+test-unit: venv ## Run the unit tests (no Docker needed)
+	$(VENV_PY) -m pytest tests/unit -m "not integration" $(PYTEST_ARGS)
+
+test-integration: venv ## Run the integration tests (Docker; images are built by the tests if missing)
+	$(VENV_PY) -m pytest tests/integration -m integration $(PYTEST_ARGS)
+
+lint: venv ## ruff check (services/socketlab, tests) and mypy (services/socketlab)
+	$(VENV_PY) -m ruff check services/socketlab tests
+	$(VENV_PY) -m mypy
+
+clean: ## Remove .venv and Python caches (images stay: make clean-images)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	find services tests -type d -name __pycache__ -prune -exec rm -rf {} +
+
+clean-images: down ## Remove every socketlab/* image, the base included
+	@imgs=$$(docker image ls --quiet --filter reference='$(IMAGE_PREFIX)/*' | sort -u); \
+	if [[ -n "$$imgs" ]]; then docker image rm --force $$imgs; fi
+	@docker image prune --force --filter label=$(BUILD_LABEL) >/dev/null
