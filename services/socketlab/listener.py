@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Final
 
@@ -29,7 +30,5 @@ def open_listener(host: str, port: int, backlog: int = BACKLOG) -> socket.socket
 def tune_accepted(sock: socket.socket) -> None:
     """TCP_NODELAY: our responses go out in one or two sends, and Nagle's algorithm would hold
     the second back for the peer's delayed ACK (about 40 ms on Linux)."""
-    try:
+    with contextlib.suppress(OSError):  # not TCP: a test may pass a socketpair
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass  # not TCP (a test may pass a socketpair)

@@ -29,7 +29,7 @@ def printable(data: bytes | str, limit: int = 200) -> str:
 
 
 def setup(level: str = "info") -> None:
-    """Log to stdout (what `docker logs` shows), one line per record, unbuffered enough for tests."""
+    """Log to stdout (what `docker logs` shows), one line per record."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()

@@ -92,13 +92,17 @@ class Setting:
             raise SettingsError(
                 f"{origin}: '{self.name}' expects {self.expected()}, got {_show(raw)}"
             )
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if (self.minimum is not None and value < self.minimum) or (
-                self.maximum is not None and value > self.maximum
-            ):
-                raise SettingsError(
-                    f"{origin}: '{self.name}' expects {self.expected()}, got {_show(raw)}"
-                )
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (
+                (self.minimum is not None and value < self.minimum)
+                or (self.maximum is not None and value > self.maximum)
+            )
+        ):
+            raise SettingsError(
+                f"{origin}: '{self.name}' expects {self.expected()}, got {_show(raw)}"
+            )
         if self.check is not None:
             try:
                 self.check(value)
@@ -181,7 +185,7 @@ def resolve(
     flags: Mapping[str, Any] | None = None,
     required: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Merge defaults, file, environment and flags for ``table``; raise SettingsError on a bad value.
+    """Merge defaults, file, environment and flags; raise SettingsError on a bad value.
 
     Unknown keys in the file are errors (a typo must not be silently ignored). ``required`` names
     keys that must come from the file when a file is given (the config file documents the
@@ -243,8 +247,7 @@ def build_parser(
             "--config",
             metavar="FILE",
             default=os.environ.get(ENV_PREFIX + "CONFIG"),
-            help="TOML config file whose keys are the option names below "
-            "(env SOCKETLAB_CONFIG)",
+            help="TOML config file whose keys are the option names below (env SOCKETLAB_CONFIG)",
         )
     for setting in table:
         help_text = f"{setting.help} (default: {_default_text(setting)}; env {setting.env})"

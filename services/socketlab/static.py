@@ -1,4 +1,4 @@
-"""Static files under a document root, answered through an :class:`~socketlab.http.connection.Exchange`.
+"""Static files under a document root, answered through an ``Exchange`` (GET and HEAD).
 
 One implementation for both web servers. What it guarantees:
 
@@ -197,8 +197,12 @@ class StaticFiles:
             ("Last-Modified", http_date(st.st_mtime)),
             ("ETag", etag),
         ]
-        if _not_modified(request.headers.get("if-none-match"),
-                         request.headers.get("if-modified-since"), etag, st.st_mtime):
+        if _not_modified(
+            request.headers.get("if-none-match"),
+            request.headers.get("if-modified-since"),
+            etag,
+            st.st_mtime,
+        ):
             exchange.respond(304, headers)
             return
         self.send(exchange, 200, path, st, headers)
@@ -235,8 +239,7 @@ class StaticFiles:
         except OSError:
             exchange.respond_error(errors.NotFound(detail or "not found"))
             return
-        self.send(exchange, 404, str(page), st,
-                  [("Content-Type", "text/html; charset=utf-8")])
+        self.send(exchange, 404, str(page), st, [("Content-Type", "text/html; charset=utf-8")])
 
     def _small_file(self, path: str, st: os.stat_result) -> bytes | None:
         with self._cache_lock:

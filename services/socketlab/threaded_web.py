@@ -2,7 +2,8 @@
 
 Run it from the repository root::
 
-    PYTHONPATH=services python3 -m socketlab.threaded_web --host 127.0.0.1 --port 8080 --root services/www
+    PYTHONPATH=services python3 -m socketlab.threaded_web \
+        --host 127.0.0.1 --port 8080 --root services/www
 
 The main thread only accepts. Each accepted connection is served by one worker thread for its
 whole life (keep-alive included); threads are created on demand up to ``--max-threads`` and then
@@ -16,6 +17,8 @@ SIGTERM or SIGINT: stop accepting, let requests in flight finish (for at most
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
 import os
 import queue
@@ -30,7 +33,7 @@ from types import FrameType
 from typing import Final
 
 from . import logs, settings, whoami
-from .http.connection import Connection, ConnectionConfig, Exchange, Handler
+from .http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
 from .http.parser import Limits
 from .listener import BACKLOG, open_listener, tune_accepted
 from .settings import Setting
@@ -59,27 +62,70 @@ OVERLOAD_RESPONSE: Final = (
 SETTINGS: Final = (
     Setting("host", str, "0.0.0.0", "address to listen on", metavar="ADDR"),
     settings.port_setting(8080, "TCP port to listen on (0 picks a free one)"),
-    Setting("root", str, "services/www", "document root: the static site to serve",
-            metavar="DIR"),
-    Setting("max_threads", int, MAX_THREADS, "most connections served at once (one thread each)",
-            minimum=1, maximum=10000, metavar="N"),
-    Setting("backlog", int, BACKLOG, "listen() backlog: connections the kernel queues for us",
-            minimum=1, maximum=65535, metavar="N"),
-    Setting("overload_wait", float, OVERLOAD_WAIT,
-            "seconds a connection waits for a free thread before getting 503",
-            minimum=0, maximum=60, metavar="SECONDS"),
-    Setting("header_timeout", float, ConnectionConfig.header_timeout,
-            "seconds allowed for a whole request head (slow clients get 408)",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("idle_timeout", float, ConnectionConfig.idle_timeout,
-            "seconds a keep-alive connection may wait for its next request",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("io_timeout", float, ConnectionConfig.io_timeout,
-            "seconds one body read or write may block",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("graceful_timeout", float, GRACEFUL_TIMEOUT,
-            "seconds in-flight requests get to finish after SIGTERM",
-            minimum=0, maximum=3600, metavar="SECONDS"),
+    Setting("root", str, "services/www", "document root: the static site to serve", metavar="DIR"),
+    Setting(
+        "max_threads",
+        int,
+        MAX_THREADS,
+        "most connections served at once (one thread each)",
+        minimum=1,
+        maximum=10000,
+        metavar="N",
+    ),
+    Setting(
+        "backlog",
+        int,
+        BACKLOG,
+        "listen() backlog: connections the kernel queues for us",
+        minimum=1,
+        maximum=65535,
+        metavar="N",
+    ),
+    Setting(
+        "overload_wait",
+        float,
+        OVERLOAD_WAIT,
+        "seconds a connection waits for a free thread before getting 503",
+        minimum=0,
+        maximum=60,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "header_timeout",
+        float,
+        ConnectionConfig.header_timeout,
+        "seconds allowed for a whole request head (slow clients get 408)",
+        minimum=0.1,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "idle_timeout",
+        float,
+        ConnectionConfig.idle_timeout,
+        "seconds a keep-alive connection may wait for its next request",
+        minimum=0.1,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "io_timeout",
+        float,
+        ConnectionConfig.io_timeout,
+        "seconds one body read or write may block",
+        minimum=0.1,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "graceful_timeout",
+        float,
+        GRACEFUL_TIMEOUT,
+        "seconds in-flight requests get to finish after SIGTERM",
+        minimum=0,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
     Setting("log_level", str, "info", "logging level", choices=logs.LEVELS),
 )
 
@@ -107,7 +153,7 @@ class ThreadedServer:
         self,
         listener: socket.socket,
         handler: Handler,
-        config: ConnectionConfig = ConnectionConfig(),
+        config: ConnectionConfig = DEFAULT_CONFIG,
         *,
         max_threads: int = MAX_THREADS,
         overload_wait: float = OVERLOAD_WAIT,
@@ -192,8 +238,9 @@ class ThreadedServer:
 
     def _refuse(self, sock: socket.socket, addr: tuple[str, int]) -> None:
         self.overloaded += 1
-        log.warning("%s:%d refused with 503: all %d threads busy", addr[0], addr[1],
-                    self.max_threads)
+        log.warning(
+            "%s:%d refused with 503: all %d threads busy", addr[0], addr[1], self.max_threads
+        )
         try:
             sock.settimeout(0.5)
             sock.sendall(OVERLOAD_RESPONSE)
@@ -230,18 +277,20 @@ class ThreadedServer:
         """Ask the server to stop; safe to call from a signal handler or another thread."""
         self.stop_reason = reason
         self._stopping = True
-        try:
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        except OSError:
-            pass
 
     def _drain(self) -> None:
         self.listener.close()
         with self._lock:
             active = list(self._active)
             self._freed.notify_all()
-        log.info("%s: stopping; %d connections open, waiting up to %.1fs for requests in flight",
-                 self.stop_reason, len(active), self.graceful_timeout)
+        log.info(
+            "%s: stopping; %d connections open, waiting up to %.1fs for requests in flight",
+            self.stop_reason,
+            len(active),
+            self.graceful_timeout,
+        )
         for conn in active:
             conn.drain()
         for _ in self._threads:
@@ -259,32 +308,39 @@ class ThreadedServer:
         log.info("stopped")
 
 
-def connection_config(args: object) -> ConnectionConfig:
+def connection_config(args: argparse.Namespace) -> ConnectionConfig:
+    """The connection deadlines from a service's settings (shared with multiprocess-web)."""
     return ConnectionConfig(
         limits=Limits(),
-        header_timeout=getattr(args, "header_timeout"),
-        idle_timeout=getattr(args, "idle_timeout"),
-        io_timeout=getattr(args, "io_timeout"),
+        header_timeout=args.header_timeout,
+        idle_timeout=args.idle_timeout,
+        io_timeout=args.io_timeout,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = settings.load(
-        SETTINGS, argv, prog="python3 -m socketlab.threaded_web",
+        SETTINGS,
+        argv,
+        prog="python3 -m socketlab.threaded_web",
         description=__doc__.split("\n\n")[0],
     )
     logs.setup(args.log_level)
     try:
         static = StaticFiles(args.root)
     except OSError as exc:
-        print(f"threaded_web: error: document root {args.root!r}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(
+            f"threaded_web: error: document root {args.root!r}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     try:
         listener = open_listener(args.host, args.port, args.backlog)
     except OSError as exc:
-        print(f"threaded_web: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"threaded_web: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
     server = ThreadedServer(
         listener,

@@ -17,6 +17,7 @@ Deadlines keep a silent or slow client from holding a thread or a process foreve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from typing import BinaryIO, Final
 from .. import logs
 from . import errors
 from .errors import HTTPError
-from .parser import END, Data, Headers, Limits, Request, RequestParser
+from .parser import DEFAULT_LIMITS, END, Data, Headers, Limits, Request, RequestParser
 from .writer import CONTINUE, LAST_CHUNK, SERVER_NAME, chunk, format_response_head, http_date
 
 log = logging.getLogger("socketlab.http")
@@ -64,11 +65,14 @@ close)."""
 
 @dataclass(frozen=True)
 class ConnectionConfig:
-    limits: Limits = Limits()
+    limits: Limits = DEFAULT_LIMITS
     header_timeout: float = HEADER_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     io_timeout: float = IO_TIMEOUT
     max_requests: int = MAX_REQUESTS_PER_CONNECTION
+
+
+DEFAULT_CONFIG: Final = ConnectionConfig()
 
 
 class ClientGone(Exception):
@@ -308,7 +312,9 @@ class Exchange:
             # The declared length was a lie: the client cannot find the next response.
             log.error(
                 "%s: response body had %d bytes but Content-Length said %d; closing",
-                self.connection.peer, self.body_bytes, self._length,
+                self.connection.peer,
+                self.body_bytes,
+                self._length,
             )
             self.keep_alive = False
 
@@ -321,7 +327,7 @@ class Connection:
         sock: socket.socket,
         client: tuple[str, int],
         handler: Handler,
-        config: ConnectionConfig = ConnectionConfig(),
+        config: ConnectionConfig = DEFAULT_CONFIG,
         worker: str = "",
     ) -> None:
         self.sock = sock
@@ -385,6 +391,8 @@ class Connection:
             event = parser.next_event()
             if isinstance(event, Request):
                 return event
+            if event is END:
+                continue  # the previous request's end marker (a body-less request)
             if parser.eof:
                 if parser.buffer:
                     log.debug("%s closed in the middle of a request head", self.peer)
@@ -447,8 +455,10 @@ class Connection:
                 raise
             except Exception:
                 log.exception(
-                    "%s: handler failed on %s %s", self.peer, request.method,
-                    logs.printable(request.target),
+                    "%s: handler failed on %s %s",
+                    self.peer,
+                    request.method,
+                    logs.printable(request.target.encode("latin-1")),
                 )
                 if exchange.head_sent:
                     return  # the response is half out: only closing tells the client
@@ -478,11 +488,11 @@ class Connection:
 
     def _reject(self, exc: HTTPError) -> None:
         """Answer a request we could not even parse, then close (after lingering)."""
-        request = Request("-", "-", (1, 1), Headers(), keep_alive=False)
+        raw_line = self.parser.last_line.decode("latin-1")
+        request = Request("-", raw_line or "-", (1, 1), Headers(), keep_alive=False)
         exchange = Exchange(self, request, self.requests + 1)
         exchange._body_done = True
         exchange.respond_error(exc)
-        log.info("%s rejected: %d %s", self.peer, exc.status, logs.printable(exc.detail))
         self._log_access(exchange)
         self._linger()
 
@@ -504,8 +514,8 @@ class Connection:
             '%s "%s %s %s" %s %d %.1fms %s%s',
             self.peer,
             request.method,
-            logs.printable(request.target),
-            request.http_version,
+            logs.printable(request.target.encode("latin-1")),
+            request.http_version if request.method != "-" else "-",
             exchange.status if exchange.status is not None else "-",
             exchange.body_bytes,
             duration_ms,
@@ -520,20 +530,16 @@ class Connection:
         with self._lock:
             self.draining = True
             if self._waiting_idle and not self._closed:
-                try:
+                with contextlib.suppress(OSError):
                     self.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 class _IdleTimeout(Exception):

@@ -43,11 +43,11 @@ def error_page(status: int, reason: str, detail: str = "") -> bytes:
     """The body of a plain HTML error page, with ``detail`` HTML-escaped."""
     text = html.escape(detail) if detail else html.escape(reason)
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{status} {html.escape(reason)}</title></head>\n"
         f"<body><h1>{status} {html.escape(reason)}</h1>\n<p>{text}</p>\n"
         "<hr><p>socketlab</p></body></html>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 class BadRequest(HTTPError):

@@ -54,6 +54,9 @@ MAX_CHUNK_LINE: Final = 1024
 MAX_TRAILER_BYTES: Final = 8190
 """Most bytes of trailer fields after the last chunk."""
 
+LOGGED_LINE: Final = 512
+"""How much of a message's first line is kept for the log when the message is rejected."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -142,7 +145,9 @@ class Headers:
         """True if a comma-separated field such as Connection lists ``token`` (any case)."""
         token = token.lower()
         return any(
-            part.strip().lower() == token for value in self.get_all(name) for part in value.split(",")
+            part.strip().lower() == token
+            for value in self.get_all(name)
+            for part in value.split(",")
         )
 
     def __repr__(self) -> str:
@@ -288,7 +293,9 @@ def _content_length(headers: Headers, fail: type[Exception]) -> int | None:
     return int(only)
 
 
-def _transfer_chunked(headers: Headers, fail: type[Exception], unsupported: type[Exception]) -> bool:
+def _transfer_chunked(
+    headers: Headers, fail: type[Exception], unsupported: type[Exception]
+) -> bool:
     values = headers.get_all("transfer-encoding")
     if not values:
         return False
@@ -385,7 +392,9 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
     )
 
 
-def parse_response_head(head: bytes, request_method: str, limits: Limits = DEFAULT_LIMITS) -> Response:
+def parse_response_head(
+    head: bytes, request_method: str, limits: Limits = DEFAULT_LIMITS
+) -> Response:
     """Parse one complete response head; ``request_method`` decides whether a body follows."""
     fail = errors.RemoteProtocolError
     lines = _split_lines(head)
@@ -556,6 +565,7 @@ class _Parser:
         self._body: _BodyReader | None = None
         self._eof = False
         self._pending_end = False
+        self.last_line = b""  # the latest message's first line, for logging rejected requests
 
     @property
     def eof(self) -> bool:
@@ -607,12 +617,14 @@ class _Parser:
             del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
         end = _find_head_end(self.buffer)
         if end == -1:
+            self.last_line = bytes(self.buffer[:LOGGED_LINE]).partition(b"\n")[0]
             self._check_incomplete_head()
             return None
         if end > self.limits.max_head_bytes + 4:
             self._head_too_large()
         head = bytes(self.buffer[:end]).rstrip(b"\r\n")
         del self.buffer[:end]
+        self.last_line = head[:LOGGED_LINE].partition(b"\n")[0].rstrip(b"\r")
         return head
 
     def _check_incomplete_head(self) -> None:
@@ -663,15 +675,21 @@ class RequestParser(_Parser):
         buf = self.buffer
         first_nl = buf.find(b"\n")
         if first_nl == -1 and len(buf) > self.limits.max_request_line:
-            raise errors.URITooLong(f"request line longer than {self.limits.max_request_line} bytes")
+            raise errors.URITooLong(
+                f"request line longer than {self.limits.max_request_line} bytes"
+            )
         if len(buf) > self.limits.max_head_bytes:
             self._head_too_large()
 
     def _head_too_large(self) -> None:
         first_nl = self.buffer.find(b"\n")
         if first_nl == -1 or first_nl > self.limits.max_request_line + 1:
-            raise errors.URITooLong(f"request line longer than {self.limits.max_request_line} bytes")
-        raise errors.HeaderFieldsTooLarge(f"request head larger than {self.limits.max_head_bytes} bytes")
+            raise errors.URITooLong(
+                f"request line longer than {self.limits.max_request_line} bytes"
+            )
+        raise errors.HeaderFieldsTooLarge(
+            f"request head larger than {self.limits.max_head_bytes} bytes"
+        )
 
 
 class ResponseParser(_Parser):
