@@ -1,0 +1,279 @@
+"""The udp-chat server: a thin socket loop around :class:`~socketlab.chat.relay.Relay`.
+
+``PYTHONPATH=services python3 -m socketlab.udp_chat --host 0.0.0.0 --port 9999``
+
+One thread, one UDP socket, no connections: ``recvfrom`` gives a datagram and the address it
+came from, the relay decides what to answer, ``sendto`` sends each answer to the address the relay
+names. A selector waits for the socket, for a signal (through the wakeup fd) and for the relay's
+next deadline (idle drops, retransmissions), whichever comes first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import logging
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from types import FrameType
+
+from .. import logs, settings
+from ..settings import Setting
+from .protocol import MAX_NICK, format_addr
+from .relay import Relay, RelayConfig, Send
+from .reliable import INITIAL_RTO, MAX_ATTEMPTS
+
+log = logging.getLogger("socketlab.udp_chat")
+
+#: Receive buffer: the largest UDP payload over IPv4 (65,535 - 20 - 8). recvfrom silently cuts a
+#: datagram to the buffer, so a buffer of exactly the protocol limit would hide oversize
+#: datagrams; this one sees them whole and the relay refuses them with their real size.
+RECV_BUFFER = 65_507
+
+#: Datagrams handled per wakeup before timers get their turn, so a flood cannot starve the idle
+#: drops and retransmissions.
+RECV_BATCH = 64
+
+#: Longest sleep of the loop; bounds how late a stop request set outside a signal is noticed.
+MAX_WAIT = 1.0
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "0.0.0.0", "address to listen on (0.0.0.0: all IPv4, :: all IPv6)"),
+    settings.port_setting(9999, "UDP port to listen on (0: any free port)"),
+    Setting(
+        "idle_timeout",
+        float,
+        60.0,
+        "drop a member that sent nothing for this many seconds",
+        minimum=1,
+        maximum=86400,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "max_members",
+        int,
+        64,
+        "members at most: bounds memory and the roster (a ROSTER page holds 7 or more)",
+        minimum=1,
+        maximum=500,
+    ),
+    Setting(
+        "rate",
+        float,
+        20.0,
+        "datagrams per second one address may send, on average",
+        minimum=0.1,
+        maximum=1e6,
+    ),
+    Setting(
+        "burst", int, 40, "datagrams one address may send at once", minimum=1, maximum=1_000_000
+    ),
+    Setting(
+        "max_strangers",
+        int,
+        4096,
+        "addresses not joined whose rate is tracked; bounds memory under a spoofed flood",
+        minimum=16,
+        maximum=1_000_000,
+    ),
+    Setting(
+        "rto",
+        float,
+        INITIAL_RTO,
+        "first retransmission timeout to reliable members, seconds (RFC 6298: 1)",
+        minimum=0.01,
+        maximum=60,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "max_attempts",
+        int,
+        MAX_ATTEMPTS,
+        "transmissions of one reliable datagram before giving up",
+        minimum=1,
+        maximum=20,
+    ),
+    Setting("log_level", str, "info", "log level", choices=logs.LEVELS),
+)
+
+DESCRIPTION = f"""\
+A multi-user chat relay over UDP. Clients JOIN with a nickname (up to {MAX_NICK} characters);
+every MSG is relayed to the other members with the sender's sequence number. The protocol is
+text, one command per datagram: see docs/udp-chat-protocol.md, or try it with `nc -u HOST PORT`
+and type JOIN yourname, MSG hello, WHO, LEAVE."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A UDP socket bound to ``host:port`` (IPv4 or IPv6, whatever ``host`` resolves to)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.bind(addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class ChatServer:
+    """Runs a relay on a bound UDP socket until :meth:`stop` or a signal.
+
+    ``clock`` is injectable so that tests can drive idle timeouts without sleeping.
+    """
+
+    def __init__(
+        self, relay: Relay, sock: socket.socket, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.relay = relay
+        self.sock = sock
+        self.clock = clock
+        self.sock.setblocking(False)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.sock, selectors.EVENT_READ)
+        self.selector.register(self._wake_r, selectors.EVENT_READ)
+        self.stop_reason: str | None = None
+        self.icmp_errors = 0
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.sock.getsockname()[:2]
+        return host, port
+
+    def wakeup_fd(self) -> int:
+        """For :func:`signal.set_wakeup_fd`: a signal then wakes the selector at once."""
+        return self._wake_w.fileno()
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to finish (thread-safe, signal-safe): it says BYE and returns."""
+        self.stop_reason = reason
+        with contextlib.suppress(OSError):  # buffer full: a wakeup is already pending
+            self._wake_w.send(b"\0")
+
+    def handle_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Signal handler: only records the request; the loop acts on it (and says BYE)."""
+        self.stop_reason = signal.Signals(signum).name
+
+    def serve_forever(self) -> None:
+        """Receive, relay and tick until stopped; then tell the members and close the socket."""
+        try:
+            while self.stop_reason is None:
+                for key, _ in self.selector.select(self._wait()):
+                    if key.fileobj is self._wake_r:
+                        self._drain_wakeups()
+                    else:
+                        self._receive()
+                self._send(self.relay.tick(self.clock()))
+            members = len(self.relay.by_addr)
+            self._send(self.relay.shutdown())
+            c = self.relay.counters
+            log.info(
+                "shutting down (%s): told %d member(s) BYE; handled %d datagrams, relayed %d, "
+                "refused %d, rate-limited %d, dropped idle %d, ICMP errors %d",
+                self.stop_reason,
+                members,
+                c.datagrams,
+                c.relayed,
+                c.refused,
+                c.rate_limited,
+                c.dropped_idle,
+                self.icmp_errors,
+            )
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.selector.close()
+        self.sock.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wait(self) -> float:
+        deadline = self.relay.next_deadline()
+        if deadline is None:
+            return MAX_WAIT
+        return min(MAX_WAIT, max(0.0, deadline - self.clock()))
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _receive(self) -> None:
+        for _ in range(RECV_BATCH):
+            try:
+                data, addr = self.sock.recvfrom(RECV_BUFFER)
+            except BlockingIOError:
+                return
+            except (ConnectionRefusedError, ConnectionResetError) as exc:
+                # An ICMP port-unreachable for a datagram we sent earlier (a member that went
+                # away without LEAVE). Linux reports it on an unconnected socket only with
+                # IP_RECVERR; Windows reports it as WSAECONNRESET. Either way it concerns an
+                # earlier datagram, not this read: note it and keep serving.
+                self.icmp_errors += 1
+                log.info("ICMP error for an earlier datagram (%s); carrying on", exc.strerror)
+                continue
+            self._send(self.relay.datagram(data, addr, self.clock()))
+
+    def _send(self, sends: Iterable[Send]) -> None:
+        for addr, data in sends:
+            try:
+                self.sock.sendto(data, addr)
+            except BlockingIOError:
+                # The socket's send buffer is full: UDP may drop, and so do we.
+                log.warning("%s send buffer full: datagram dropped", format_addr(addr))
+            except (ConnectionRefusedError, ConnectionResetError) as exc:
+                self.icmp_errors += 1
+                log.info("%s ICMP error on send (%s)", format_addr(addr), exc.strerror)
+            except OSError as exc:
+                if exc.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EPERM):
+                    raise
+                log.info("%s send failed: %s", format_addr(addr), exc.strerror)
+
+
+def config_from(args: argparse.Namespace) -> RelayConfig:
+    """The relay's limits from parsed settings."""
+    return RelayConfig(
+        idle_timeout=args.idle_timeout,
+        max_members=args.max_members,
+        rate=args.rate,
+        burst=args.burst,
+        max_strangers=args.max_strangers,
+        rto=args.rto,
+        max_attempts=args.max_attempts,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = settings.load(SETTINGS, argv, prog="udp_chat", description=DESCRIPTION, config_flag=True)
+    logs.setup(args.log_level)
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        log.error("cannot listen on %s port %s (udp): %s", args.host, args.port, exc)
+        return 1
+    server = ChatServer(Relay(config_from(args)), sock)
+    signal.set_wakeup_fd(server.wakeup_fd())
+    signal.signal(signal.SIGTERM, server.handle_signal)
+    signal.signal(signal.SIGINT, server.handle_signal)
+    config = server.relay.config
+    log.info(
+        "listening on %s (udp); idle timeout %g s, at most %d members, rate %g/s burst %d",
+        format_addr(server.address),
+        config.idle_timeout,
+        config.max_members,
+        config.rate,
+        config.burst,
+    )
+    server.serve_forever()
+    return 0
