@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -344,15 +345,31 @@ class Connection:
         self._lock = threading.Lock()
         self._waiting_idle = False
         self._closed = False
+        self._recv_timeout: float | None = None
+        sock.settimeout(None)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(config.io_timeout))
 
     # -- socket I/O --------------------------------------------------------------------------
+    #
+    # The socket stays in blocking mode and the deadlines are the kernel's SO_RCVTIMEO and
+    # SO_SNDTIMEO. A Python socket with settimeout() polls before every recv and send, and each
+    # of those system calls releases and retakes the GIL; with dozens of threads that doubles
+    # the GIL hand-offs per request, which is what limits a threaded Python server.
+
+    def _set_recv_timeout(self, seconds: float) -> None:
+        # Only touch the socket option when the wanted deadline differs noticeably: the loop in
+        # _next_request re-checks the real deadline after every wake-up anyway.
+        current = self._recv_timeout
+        if current is None or current > seconds + 0.05 or current < seconds - 0.25:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+            self._recv_timeout = seconds
 
     def receive(self, timeout: float, on_timeout: Exception) -> None:
         """recv() once into the parser; raise ``on_timeout`` or ClientGone as fits."""
-        self.sock.settimeout(max(timeout, 0.001))
+        self._set_recv_timeout(max(timeout, 0.001))
         try:
             data = self.sock.recv(RECV_SIZE)
-        except TimeoutError:
+        except BlockingIOError:  # EAGAIN: SO_RCVTIMEO expired
             raise on_timeout from None
         except OSError as exc:
             raise ClientGone(str(exc)) from None
@@ -362,18 +379,20 @@ class Connection:
             self.parser.feed_eof()
 
     def send_raw(self, data: bytes) -> None:
-        self.sock.settimeout(self.config.io_timeout)
         try:
             self.sock.sendall(data)
-        except (OSError, TimeoutError) as exc:
+        except OSError as exc:  # EAGAIN here means SO_SNDTIMEO expired: the client stopped reading
             raise ClientGone(str(exc) or type(exc).__name__) from None
 
     def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        # socket.sendfile() waits with select() on EAGAIN, so it needs a Python-level timeout.
         self.sock.settimeout(self.config.io_timeout)
         try:
             sent = self.sock.sendfile(file, offset, count)
         except (OSError, TimeoutError) as exc:
             raise ClientGone(str(exc) or type(exc).__name__) from None
+        finally:
+            self.sock.settimeout(None)
         if sent != count:
             raise ClientGone(f"file shrank while being sent ({sent} of {count} bytes)")
 
@@ -544,3 +563,9 @@ class Connection:
 
 class _IdleTimeout(Exception):
     pass
+
+
+def _timeval(seconds: float) -> bytes:
+    """A struct timeval for SO_RCVTIMEO/SO_SNDTIMEO."""
+    whole = int(seconds)
+    return struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
