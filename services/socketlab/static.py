@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -36,6 +37,16 @@ SMALL_FILE: Final = 256 * 1024
 
 CACHE_BYTES: Final = 32 * 1024 * 1024
 """Memory the small-file cache may hold in all; least recently used entries go first."""
+
+CACHE_ENTRIES: Final = 4096
+"""Files whose headers (and, if small, bytes) are remembered at most."""
+
+RESOLVE_TTL: Final = 1.0
+"""Seconds a request path's resolved location is reused: a symlink changed under the root is
+followed within a second, and realpath()'s lstat per path component is saved meanwhile."""
+
+RESOLVE_ENTRIES: Final = 4096
+"""Request paths whose resolution is remembered at most."""
 
 INDEX_FILE: Final = "index.html"
 NOT_FOUND_PAGE: Final = "404.html"
@@ -120,10 +131,14 @@ def decode_path(raw: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Cached:
+class _Entry:
+    """What is known about one file at one (size, mtime): its headers, and its bytes if small."""
+
     size: int
     mtime_ns: int
-    body: bytes
+    etag: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
 
 
 class StaticFiles:
@@ -133,12 +148,33 @@ class StaticFiles:
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
             raise NotADirectoryError(f"document root {self.root} is not a directory")
-        self._root_prefix = str(self.root) + os.sep
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._root = str(self.root)
+        self._root_prefix = self._root + os.sep
+        self._resolved: dict[str, tuple[float, str]] = {}
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
 
     # -- path resolution -------------------------------------------------------------------------
+
+    def _real_path(self, raw_path: str) -> str:
+        """The symlink-free path a request path names, checked to lie under the root.
+
+        realpath() costs an lstat() per path component, so the answer is remembered for
+        RESOLVE_TTL seconds; what is cached is an already verified path inside the root.
+        """
+        now = time.monotonic()
+        hit = self._resolved.get(raw_path)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        segments = decode_path(raw_path)
+        real = os.path.realpath(os.path.join(self._root, *segments))
+        if real != self._root and not real.startswith(self._root_prefix):
+            raise errors.NotFound("symlink leads outside the document root")
+        if len(self._resolved) >= RESOLVE_ENTRIES:
+            self._resolved.clear()  # crude but bounded: a scan of random paths cannot grow it
+        self._resolved[raw_path] = (now + RESOLVE_TTL, real)
+        return real
 
     def resolve(self, raw_path: str) -> tuple[str, os.stat_result, bool]:
         """Map a request path to (file path, stat, is_directory_redirect).
@@ -147,11 +183,7 @@ class StaticFiles:
         trailing slash is reported with redirect=True so the caller can answer 301 (relative
         links in its index page then resolve correctly).
         """
-        segments = decode_path(raw_path)
-        candidate = os.path.join(str(self.root), *segments)
-        real = os.path.realpath(candidate)
-        if real != str(self.root) and not real.startswith(self._root_prefix):
-            raise errors.NotFound("symlink leads outside the document root")
+        real = self._real_path(raw_path)
         try:
             st = os.stat(real)
         except (FileNotFoundError, NotADirectoryError):
@@ -161,12 +193,12 @@ class StaticFiles:
         if stat.S_ISDIR(st.st_mode):
             if not raw_path.endswith("/"):
                 return real, st, True
-            index = os.path.join(real, INDEX_FILE)
+            # index.html may itself be a symlink: resolve and check it like any other path.
+            real = self._real_path(raw_path + INDEX_FILE)
             try:
-                st = os.stat(index)
+                st = os.stat(real)
             except OSError:
                 raise errors.NotFound("directory has no index.html") from None
-            real = index
         if not stat.S_ISREG(st.st_mode):
             raise errors.NotFound("not a regular file")
         return real, st, False
@@ -191,79 +223,90 @@ class StaticFiles:
                 b"Moved to " + location.encode("latin-1") + b"\n",
             )
             return
-        etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-        headers = [
-            ("Content-Type", content_type(path)),
-            ("Last-Modified", http_date(st.st_mtime)),
-            ("ETag", etag),
-        ]
+        entry = self._entry(path, st)
+        headers = request.headers
         if _not_modified(
-            request.headers.get("if-none-match"),
-            request.headers.get("if-modified-since"),
-            etag,
+            headers.get("if-none-match"),
+            headers.get("if-modified-since"),
+            entry.etag,
             st.st_mtime,
         ):
-            exchange.respond(304, headers)
+            exchange.respond(304, entry.headers)
             return
-        self.send(exchange, 200, path, st, headers)
+        self._send(exchange, 200, path, entry)
 
-    def send(
-        self,
-        exchange: Exchange,
-        status: int,
-        path: str,
-        st: os.stat_result,
-        headers: list[tuple[str, str]],
-    ) -> None:
-        if st.st_size <= SMALL_FILE:
-            body = self._small_file(path, st)
-            if body is not None:
-                exchange.respond(status, headers, body)
-                return
+    def _send(self, exchange: Exchange, status: int, path: str, entry: _Entry) -> None:
+        if entry.body is not None:
+            exchange.respond(status, entry.headers, entry.body)
+            return
         try:
             handle = open(path, "rb")  # noqa: SIM115 -- closed below, after sendfile
         except OSError:
             raise errors.NotFound("file vanished") from None
         with handle:
             size = os.fstat(handle.fileno()).st_size
-            exchange.start(status, headers, length=size)
+            exchange.start(status, entry.headers, length=size)
             exchange.send_file(handle, 0, size)
 
     def not_found(self, exchange: Exchange, detail: str = "") -> None:
         """Answer 404 with the site's own 404.html when there is one."""
         exchange.note = "error=" + detail if detail else ""
         exchange.keep_alive = False  # the issue's rule: Connection: close after any error
-        page = self.root / NOT_FOUND_PAGE
+        page = os.path.join(self._root, NOT_FOUND_PAGE)
         try:
-            st = page.stat()
+            st = os.stat(page)
         except OSError:
             exchange.respond_error(errors.NotFound(detail or "not found"))
             return
-        self.send(exchange, 404, str(page), st, [("Content-Type", "text/html; charset=utf-8")])
+        entry = self._entry(page, st)
+        self._send(
+            exchange,
+            404,
+            page,
+            _Entry(
+                entry.size,
+                entry.mtime_ns,
+                entry.etag,
+                [("Content-Type", "text/html; charset=utf-8")],
+                entry.body,
+            ),
+        )
 
-    def _small_file(self, path: str, st: os.stat_result) -> bytes | None:
+    def _entry(self, path: str, st: os.stat_result) -> _Entry:
+        """The cached entry for this file if it is still current, else a fresh one."""
         with self._cache_lock:
             hit = self._cache.get(path)
             if hit is not None and hit.size == st.st_size and hit.mtime_ns == st.st_mtime_ns:
                 self._cache.move_to_end(path)
-                return hit.body
-        try:
-            with open(path, "rb") as handle:
-                body = handle.read(SMALL_FILE + 1)
-        except OSError:
-            return None
-        if len(body) != st.st_size:
-            return None  # changed while we read it; stream it instead of caching a torn copy
+                return hit
+        etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+        headers = [
+            ("Content-Type", content_type(path)),
+            ("Last-Modified", http_date(st.st_mtime)),
+            ("ETag", etag),
+        ]
+        body = None
+        if st.st_size <= SMALL_FILE:
+            try:
+                with open(path, "rb") as handle:
+                    body = handle.read(SMALL_FILE + 1)
+            except OSError:
+                body = None
+            if body is not None and len(body) != st.st_size:
+                body = None  # changed while we read it: stream it rather than cache a torn copy
+        entry = _Entry(st.st_size, st.st_mtime_ns, etag, headers, body)
         with self._cache_lock:
             old = self._cache.pop(path, None)
-            if old is not None:
-                self._cache_bytes -= old.size
-            self._cache[path] = _Cached(st.st_size, st.st_mtime_ns, body)
-            self._cache_bytes += len(body)
-            while self._cache_bytes > CACHE_BYTES:
+            if old is not None and old.body is not None:
+                self._cache_bytes -= len(old.body)
+            self._cache[path] = entry
+            if body is not None:
+                self._cache_bytes += len(body)
+            while self._cache_bytes > CACHE_BYTES or len(self._cache) > CACHE_ENTRIES:
                 _, evicted = self._cache.popitem(last=False)
-                self._cache_bytes -= evicted.size
-        return body
+                if evicted.body is not None:
+                    self._cache_bytes -= len(evicted.body)
+        return entry
 
 
 def _not_modified(

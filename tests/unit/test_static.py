@@ -100,3 +100,23 @@ def test_root_must_exist(tmp_path: Path) -> None:
 )
 def test_content_type(name: str, expected: str) -> None:
     assert content_type(name) == expected
+
+
+def test_index_html_symlink_leaving_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("outside")
+    os.symlink(tmp_path / "secret.txt", root / "sub" / "index.html")
+    with pytest.raises(errors.NotFound):
+        StaticFiles(root).resolve("/sub/")
+
+
+def test_changed_file_is_served_fresh(tmp_path: Path) -> None:
+    """The cache is keyed on size and mtime: an edited file is never answered stale."""
+    (tmp_path / "a.txt").write_text("one")
+    static = StaticFiles(tmp_path)
+    path, st, _ = static.resolve("/a.txt")
+    assert static._entry(path, st).body == b"one"
+    (tmp_path / "a.txt").write_text("three")
+    path, st, _ = static.resolve("/a.txt")
+    assert static._entry(path, st).body == b"three"
