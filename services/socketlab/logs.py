@@ -8,11 +8,13 @@ CR/LF or drive the operator's terminal with escape sequences.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # Printable ASCII stays as it is; backslash is escaped too so the escaping is unambiguous.
+_UNSAFE = re.compile(rb"[^\x20-\x5b\x5d-\x7e]")
 _SAFE = {c: chr(c) for c in range(0x20, 0x7F) if c != 0x5C}
 
 
@@ -23,6 +25,8 @@ def printable(data: bytes | str, limit: int = 200) -> str:
     cannot flood the log.
     """
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    if len(raw) <= limit and not _UNSAFE.search(raw):
+        return raw.decode("ascii")  # the common case, without a per-byte loop
     cut = len(raw) > limit
     out = "".join(_SAFE.get(b) or f"\\x{b:02x}" for b in raw[:limit])
     return out + "..." if cut else out

@@ -32,7 +32,15 @@ from .. import logs
 from . import errors
 from .errors import HTTPError
 from .parser import DEFAULT_LIMITS, END, Data, Headers, Limits, Request, RequestParser
-from .writer import CONTINUE, LAST_CHUNK, SERVER_NAME, chunk, format_response_head, http_date
+from .writer import (
+    CONTINUE,
+    LAST_CHUNK,
+    SERVER_NAME,
+    check_field,
+    chunk,
+    format_response_head,
+    http_date,
+)
 
 log = logging.getLogger("socketlab.http")
 access_log = logging.getLogger("socketlab.access")
@@ -71,6 +79,9 @@ class ConnectionConfig:
     idle_timeout: float = IDLE_TIMEOUT
     io_timeout: float = IO_TIMEOUT
     max_requests: int = MAX_REQUESTS_PER_CONNECTION
+    # Fields added to every response head, the core's own error answers included (the
+    # multiprocess server names the answering process with X-Worker-Pid this way).
+    extra_headers: tuple[tuple[str, str], ...] = ()
 
 
 DEFAULT_CONFIG: Final = ConnectionConfig()
@@ -196,6 +207,7 @@ class Exchange:
         request = self.request
         fields: list[tuple[str, str]] = []
         for name, value in headers:
+            check_field(name, value)
             low = name.lower()
             if low == "content-length":
                 length = int(value)
@@ -225,10 +237,11 @@ class Exchange:
             fields.append(("Connection", "close"))
         elif request.version < (1, 1):
             fields.append(("Connection", "keep-alive"))
+        fields.extend(conn.config.extra_headers)
         fields.append(("Date", http_date()))
         fields.append(("Server", SERVER_NAME))
         self.status = status
-        self._head = format_response_head(status, fields, reason=reason)
+        self._head = format_response_head(status, fields, reason=reason, checked=True)
 
     def _send(self, data: bytes) -> None:
         if not self._head_sent:

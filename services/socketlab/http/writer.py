@@ -6,13 +6,12 @@ handler passes along (a redirect target, an echoed value) can split a response (
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
-
-from .parser import _BAD_VALUE_CHARS, _FIELD_NAME
 
 SERVER_NAME: Final = "socketlab"
 
@@ -39,11 +38,15 @@ def reason_phrase(status: int) -> str:
     return _REASONS.get(status, "Unknown")
 
 
+_NAME_TEXT: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE_TEXT: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def check_field(name: str, value: str) -> None:
     """Raise ValueError for a header a peer could use to split or forge a message."""
-    if not _FIELD_NAME.fullmatch(name.encode("latin-1", "replace")):
+    if not _NAME_TEXT.fullmatch(name):
         raise ValueError(f"invalid header name {name!r}")
-    if _BAD_VALUE_CHARS.search(value.encode("latin-1", "replace")) or "\r" in value:
+    if _BAD_VALUE_TEXT.search(value):
         raise ValueError(f"control character in the value of header {name!r}")
 
 
@@ -53,11 +56,21 @@ def format_response_head(
     *,
     reason: str | None = None,
     version: str = "HTTP/1.1",
+    checked: bool = False,
 ) -> bytes:
-    """The status line and fields, ending with the blank line. Values must be latin-1."""
-    lines = [f"{version} {status} {reason or reason_phrase(status)}"]
+    """The status line and fields, ending with the blank line. Values must be latin-1.
+
+    Every field is checked with :func:`check_field` unless the caller says it already did
+    (``checked=True``: the connection checks a handler's fields as it copies them).
+    """
+    if reason is None:
+        reason = reason_phrase(status)
+    elif _BAD_VALUE_TEXT.search(reason):
+        raise ValueError(f"control character in reason phrase {reason!r}")
+    lines = [f"{version} {status} {reason}"]
     for name, value in headers:
-        check_field(name, value)
+        if not checked:
+            check_field(name, value)
         lines.append(f"{name}: {value}")
     lines.append("\r\n")
     return "\r\n".join(lines).encode("latin-1")
