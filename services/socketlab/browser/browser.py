@@ -1,0 +1,533 @@
+"""Loading a page the way a browser does on the wire.
+
+:meth:`Browser.load` requests the document (following redirects), reads it with
+:func:`.extract.extract_html`, then fetches every resource it references in parallel -- worker
+threads, at most ``connections_per_host`` connections per host from the keep-alive
+:class:`.pool.ConnectionPool` -- reading each stylesheet in turn for its ``@import`` and
+``url()``, and asking for ``/favicon.ico`` when the page declares no icon. Every request becomes
+an :class:`.records.Entry`, failed ones included, so one broken image never stops the page: its
+row says what went wrong and the rest loads.
+
+One :class:`Browser` is one visitor: its connections and cookies last across the pages it loads,
+until :meth:`Browser.close`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlencode
+
+from .. import __version__
+from . import errors, urls
+from .cookies import CookieJar
+from .extract import PageResources, Reference, decode, extract_css, extract_html
+from .limits import ByteBudget, Caps, Deadline, Deadlines
+from .pool import ConnectionPool, Lease
+from .records import ConnectionInfo, Entry, PageLoad
+from .redirects import is_redirect, next_hop
+from .transport import Connection, Progress, Reply, Resolver, exchange, system_resolver
+from .urls import URL
+
+USER_AGENT: Final = f"socketlab-browser/{__version__} (raw sockets; Python)"
+
+FETCH_THREADS: Final = 12
+"""Worker threads fetching one page's resources: two hosts' worth of browser connections
+(2 x 6). Requests beyond a host's 6 connections wait in the pool, not in a thread of their own,
+and more threads would only contend on a 2-core machine."""
+
+LATE_GRACE: Final = 2.0
+"""Seconds to let in-flight requests notice an expired page deadline before the load returns;
+each of their blocking steps is itself bounded by that deadline, so they end within it."""
+
+MAX_BODY_FOR_JSON: Final = 65536
+"""Largest /whoami answer read as JSON (a real one is about 1 KiB)."""
+
+# What each kind of request accepts, as Chromium sends it.
+ACCEPT: Final = {
+    "document": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "stylesheet": "text/css,*/*;q=0.1",
+    "image": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    "icon": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    "whoami": "application/json",
+}
+IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the browser behaves; the CLI's settings table fills it."""
+
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    caps: Caps = field(default_factory=Caps)
+    user_agent: str = USER_AGENT
+    accept_language: str = "en"
+    subresources: bool = True
+    probe_whoami: bool = False
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One request to make (before redirects)."""
+
+    method: str
+    url: URL
+    kind: str
+    initiator: str = ""
+    body: bytes = b""
+    content_type: str | None = None
+    optional: bool = False
+    status_expected: bool = False
+
+
+@dataclass
+class _Load:
+    """State shared by the threads loading one page."""
+
+    page: PageLoad
+    deadline: Deadline
+    budget: ByteBudget
+    t0: float
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def next_id(self) -> int:
+        return next(self.ids)  # atomic in CPython: itertools.count holds the GIL throughout
+
+
+class Browser:
+    """A scripted visitor: loads pages, keeps connections alive and cookies between them."""
+
+    def __init__(
+        self,
+        options: Options = Options(),
+        *,
+        resolver: Resolver = system_resolver,
+        cancel: threading.Event | None = None,
+        page_numbers: Iterator[int] | None = None,
+    ) -> None:
+        """``page_numbers`` lets several browsers of one run number their pages uniquely (HAR
+        page ids must be unique in one archive)."""
+        self.options = options
+        self.pool = ConnectionPool(
+            max_per_host=options.caps.connections_per_host,
+            connect_timeout=options.deadlines.connect,
+            resolver=resolver,
+        )
+        self.cookies = CookieJar()
+        self.cancel = cancel or threading.Event()
+        self._pages = page_numbers or itertools.count(1)
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # -- loading a page --------------------------------------------------------------------------
+
+    def load(
+        self,
+        url: str | URL,
+        *,
+        method: str = "GET",
+        form: Mapping[str, str] | None = None,
+        label: str = "",
+        status_expected: bool = False,
+    ) -> PageLoad:
+        """Load one page and everything it references; never raises for network trouble."""
+        page = PageLoad(
+            id=f"page_{next(self._pages)}",
+            url=str(url),
+            method=method,
+            started=time.time(),
+            label=label,
+        )
+        load = _Load(
+            page,
+            Deadline(self.options.deadlines.total),
+            ByteBudget(self.options.caps.bytes),
+            time.perf_counter(),
+        )
+        try:
+            target = url if isinstance(url, URL) else urls.parse(url)
+        except errors.InvalidURL as exc:
+            page.entries.append(
+                Entry(
+                    id=load.next_id(),
+                    page_id=page.id,
+                    method=method,
+                    url=str(url),
+                    kind="document",
+                    started=page.started,
+                    error=exc,
+                )
+            )
+            return page
+        body = urlencode(dict(form)).encode("ascii") if form is not None else b""
+        content_type = "application/x-www-form-urlencoded" if form is not None else None
+        chain = self._fetch_chain(
+            load,
+            Fetch(
+                method,
+                target,
+                "document",
+                body=body,
+                content_type=content_type,
+                status_expected=status_expected,
+            ),
+        )
+        page.entries.extend(chain)
+        final = chain[-1]
+        if final.error is None:
+            page.document = final
+            found = self._read_document(page, final)
+            page.content_loaded_ms = (time.perf_counter() - load.t0) * 1000
+            if found is not None and self.options.subresources:
+                self._load_resources(load, found, urls.parse(final.url))
+        page.load_ms = (time.perf_counter() - load.t0) * 1000
+        if self.options.probe_whoami:
+            self.probe_whoami(load)
+        page.entries.sort(key=lambda e: (e.started, e.id))
+        page.connections = self._connections(page)
+        return page
+
+    def _read_document(self, page: PageLoad, doc: Entry) -> PageResources | None:
+        mime = doc.mime_type
+        looks_html = mime in HTML_TYPES or (not mime and doc.body.lstrip()[:1] == b"<")
+        if not looks_html:
+            if not mime or mime.startswith("text/") or mime.endswith(("json", "xml")):
+                page.text = decode(doc.body, doc.content_type)
+            return None
+        found = extract_html(decode(doc.body, doc.content_type))
+        page.title, page.text = found.title, found.text
+        return found
+
+    def _load_resources(self, load: _Load, found: PageResources, doc_url: URL) -> None:
+        base = doc_url
+        if found.base_href:
+            with contextlib.suppress(errors.InvalidURL):  # a broken <base> is ignored, as
+                base = doc_url.join(found.base_href)  # browsers do
+        caps = self.options.caps
+        seen: set[str] = set()
+        pending: dict[Future[tuple[list[Entry], list[tuple[Reference, URL]]]], Fetch] = {}
+        page = load.page
+
+        with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch") as executor:
+
+            def submit(
+                ref: Reference, against: URL, initiator: str, optional: bool = False
+            ) -> None:
+                try:
+                    url = against.join(ref.url)
+                except errors.InvalidURL as exc:
+                    page.entries.append(
+                        Entry(
+                            id=load.next_id(),
+                            page_id=page.id,
+                            method="GET",
+                            url=ref.url,
+                            kind=ref.kind,
+                            initiator=initiator,
+                            started=time.time(),
+                            error=exc,
+                        )
+                    )
+                    return
+                key = str(url)
+                if key in seen:
+                    return
+                if len(seen) >= caps.resources:
+                    page.skipped += 1
+                    return
+                seen.add(key)
+                fetch = Fetch("GET", url, ref.kind, initiator=initiator, optional=optional)
+                pending[executor.submit(self._fetch_resource, load, fetch)] = fetch
+
+            for ref in found.references:
+                submit(ref, base, str(doc_url))
+            if not found.has_icon:
+                # Browsers ask for /favicon.ico at the page's origin when no <link rel=icon>
+                # says otherwise (the seed saw Chrome do it); a site without one is no failure.
+                submit(Reference("/favicon.ico", "icon"), doc_url, str(doc_url), optional=True)
+
+            self._settle(load, pending, submit)
+
+    def _settle(
+        self,
+        load: _Load,
+        pending: dict[Future[tuple[list[Entry], list[tuple[Reference, URL]]]], Fetch],
+        submit: Callable[[Reference, URL, str], None],
+    ) -> None:
+        """Collect finished fetches (and submit what stylesheets referenced) until none is left,
+        the page's deadline runs out, or the browser is cancelled."""
+        page = load.page
+        while pending:
+            left = load.deadline.remaining()
+            if left <= 0 or self.cancel.is_set():
+                break
+            done, _ = wait(list(pending), timeout=min(left, 0.5), return_when=FIRST_COMPLETED)
+            for future in done:
+                fetch = pending.pop(future)
+                entries, discovered = future.result()
+                page.entries.extend(entries)
+                for ref, stylesheet in discovered:
+                    submit(ref, stylesheet, str(stylesheet))
+        if not pending:
+            return
+        # Out of time (or stopping): what has not started never will; what runs is bounded.
+        error: errors.BrowserError = (
+            errors.Cancelled("the browser is stopping")
+            if self.cancel.is_set()
+            else load.deadline.expiry_error()
+        )
+        for future, fetch in list(pending.items()):
+            if future.cancel():
+                pending.pop(future)
+                page.entries.append(
+                    Entry(
+                        id=load.next_id(),
+                        page_id=page.id,
+                        method=fetch.method,
+                        url=str(fetch.url),
+                        kind=fetch.kind,
+                        initiator=fetch.initiator,
+                        optional=fetch.optional,
+                        started=time.time(),
+                        error=error,
+                    )
+                )
+        done, _ = wait(list(pending), timeout=LATE_GRACE)
+        for future in done:
+            page.entries.extend(future.result()[0])
+
+    def _fetch_resource(
+        self, load: _Load, fetch: Fetch
+    ) -> tuple[list[Entry], list[tuple[Reference, URL]]]:
+        """Worker thread: fetch one resource (with redirects); a stylesheet's references too."""
+        chain = self._fetch_chain(load, fetch)
+        final = chain[-1]
+        discovered: list[tuple[Reference, URL]] = []
+        if final.kind == "stylesheet" and not final.failed and final.mime_type in ("text/css", ""):
+            sheet = urls.parse(final.url)
+            discovered = [
+                (ref, sheet) for ref in extract_css(decode(final.body, final.content_type))
+            ]
+        return chain, discovered
+
+    # -- one request, with redirects -------------------------------------------------------------
+
+    def _fetch_chain(self, load: _Load, fetch: Fetch) -> list[Entry]:
+        """Request ``fetch``, following redirects up to the cap; one Entry per hop."""
+        entries: list[Entry] = []
+        cap = self.options.caps.redirects
+        for _ in range(cap + 1):
+            entry = self._fetch_one(load, fetch)
+            entries.append(entry)
+            location = _header(entry.response_headers, "location")
+            if (
+                entry.error is not None
+                or location is None
+                or not is_redirect(entry.status, location)
+            ):
+                return entries
+            try:
+                hop = next_hop(
+                    fetch.method, fetch.url, entry.status, location, fetch.body, fetch.content_type
+                )
+            except errors.RedirectRefused as exc:
+                entry.error = exc
+                return entries
+            entry.redirect_to = str(hop.url)
+            fetch = Fetch(
+                hop.method,
+                hop.url,
+                fetch.kind,
+                initiator=fetch.initiator,
+                body=hop.body,
+                content_type=hop.content_type,
+                optional=fetch.optional,
+                status_expected=fetch.status_expected,
+            )
+        entries[-1].error = errors.TooManyRedirects(f"gave up after {cap} redirects")
+        return entries
+
+    def _headers(self, fetch: Fetch) -> list[tuple[str, str]]:
+        url = fetch.url
+        headers = [
+            ("Host", url.authority),
+            ("User-Agent", self.options.user_agent),
+            ("Accept", ACCEPT.get(fetch.kind, "*/*")),
+            ("Accept-Language", self.options.accept_language),
+            # We do not decode gzip or br, so we must not offer them (RFC 9110 §12.5.3).
+            ("Accept-Encoding", "identity"),
+            ("Connection", "keep-alive"),
+        ]
+        if fetch.initiator:
+            # strict-origin-when-cross-origin, browsers' default referrer policy.
+            try:
+                referrer = urls.parse(fetch.initiator)
+                same = referrer.origin == url.origin
+                headers.append(
+                    (
+                        "Referer",
+                        fetch.initiator if same else f"{referrer.scheme}://{referrer.authority}/",
+                    )
+                )
+            except errors.InvalidURL:
+                pass
+        if fetch.method not in ("GET", "HEAD"):
+            headers.append(("Origin", f"{url.scheme}://{url.authority}"))
+        cookie = self.cookies.header_for(url)
+        if cookie:
+            headers.append(("Cookie", cookie))
+        if fetch.body or fetch.method in ("POST", "PUT", "PATCH"):
+            if fetch.content_type:
+                headers.append(("Content-Type", fetch.content_type))
+            headers.append(("Content-Length", str(len(fetch.body))))
+        return headers
+
+    def _fetch_one(self, load: _Load, fetch: Fetch, conn: Connection | None = None) -> Entry:
+        """One request and its response (or error), on ``conn`` or a pooled connection."""
+        page = load.page
+        entry = Entry(
+            id=load.next_id(),
+            page_id=page.id,
+            method=fetch.method,
+            url=str(fetch.url),
+            kind=fetch.kind,
+            initiator=fetch.initiator,
+            optional=fetch.optional,
+            status_expected=fetch.status_expected,
+            started=time.time(),
+            request_body=fetch.body,
+        )
+        lease: Lease | None = None
+        progress = Progress()
+        try:
+            if self.cancel.is_set():
+                raise errors.Cancelled("the browser is stopping")
+            if load.deadline.expired:
+                raise load.deadline.expiry_error()
+            entry.request_headers = self._headers(fetch)
+            lease = (
+                Lease(conn, reused=True, blocked_ms=0.0)
+                if conn is not None
+                else self.pool.acquire(fetch.url.host, fetch.url.port, load.deadline)
+            )
+            self._note_lease(entry, lease)
+            try:
+                reply = self._exchange(load, fetch, entry, lease, progress)
+            except errors.StaleConnection:
+                if fetch.method not in IDEMPOTENT or conn is not None:
+                    raise
+                # RFC 9112 §9.3.1: a client MAY retry an idempotent request whose connection
+                # closed before the response; browsers do it once, on a new connection.
+                self.pool.release(lease.conn, reusable=False)
+                lease = None
+                entry.retried = True
+                progress = Progress()
+                lease = self.pool.acquire(fetch.url.host, fetch.url.port, load.deadline, fresh=True)
+                self._note_lease(entry, lease)
+                reply = self._exchange(load, fetch, entry, lease, progress)
+        except errors.BrowserError as exc:
+            entry.error = exc
+            entry.wire_bytes = progress.received
+            if lease is not None:
+                self.pool.release(lease.conn, reusable=False)
+                now = time.perf_counter()
+                if progress.sent_at:
+                    first = progress.first_byte_at or now
+                    entry.timings.wait = (first - progress.sent_at) * 1000
+                    entry.timings.receive = (now - first) * 1000 if progress.first_byte_at else 0
+            return entry
+        entry.status, entry.reason, entry.http_version = reply.status, reply.reason, reply.version
+        entry.response_headers = reply.headers.items()
+        entry.body = reply.body
+        entry.head_bytes, entry.wire_bytes = reply.head_bytes, reply.wire_bytes
+        entry.request_bytes = reply.request_bytes
+        entry.timings.send, entry.timings.wait = reply.send_ms, reply.wait_ms
+        entry.timings.receive = reply.receive_ms
+        self.cookies.store(fetch.url, reply.headers.get_all("set-cookie"))
+        self.pool.release(lease.conn, reusable=reply.keep_alive)
+        return entry
+
+    @staticmethod
+    def _note_lease(entry: Entry, lease: Lease) -> None:
+        conn = lease.conn
+        entry.connection_id, entry.remote, entry.local = conn.id, conn.remote, conn.local
+        entry.reused = lease.reused
+        t = entry.timings
+        t.blocked = max(t.blocked, 0.0) + lease.blocked_ms
+        if lease.dns_ms >= 0:
+            t.dns = max(t.dns, 0.0) + lease.dns_ms
+        if lease.connect_ms >= 0:
+            t.connect = max(t.connect, 0.0) + lease.connect_ms
+
+    def _exchange(
+        self, load: _Load, fetch: Fetch, entry: Entry, lease: Lease, progress: Progress
+    ) -> Reply:
+        return exchange(
+            lease.conn,
+            fetch.method,
+            fetch.url.target,
+            entry.request_headers,
+            fetch.body,
+            read_timeout=self.options.deadlines.read,
+            deadline=load.deadline,
+            budget=load.budget,
+            progress=progress,
+        )
+
+    # -- /whoami on every connection ------------------------------------------------------------
+
+    def probe_whoami(self, load: _Load) -> None:
+        """Ask ``/whoami`` on every open connection, so the server's view of each connection
+        (``client_ip``, ``client_port``) sits next to ours in the report."""
+        for conn in self.pool.take_idle():
+            url = URL(conn.host, conn.port, "/whoami")
+            entry = self._fetch_one(load, Fetch("GET", url, "whoami", optional=True), conn=conn)
+            load.page.entries.append(entry)
+            if entry.status == 200 and len(entry.body) <= MAX_BODY_FOR_JSON:
+                try:
+                    doc = json.loads(entry.body)
+                    conn.server_view = (str(doc["client_ip"]), int(doc["client_port"]))
+                except (ValueError, KeyError, TypeError):
+                    pass
+
+    def _connections(self, page: PageLoad) -> list[ConnectionInfo]:
+        by_id = {c.id: c for c in self.pool.opened}
+        infos: dict[int, ConnectionInfo] = {}
+        for entry in page.entries:
+            if entry.connection_id is None or entry.local is None or entry.remote is None:
+                continue
+            info = infos.get(entry.connection_id)
+            if info is None:
+                conn = by_id.get(entry.connection_id)
+                info = infos[entry.connection_id] = ConnectionInfo(
+                    entry.connection_id,
+                    entry.local,
+                    entry.remote,
+                    0,
+                    conn.server_view if conn is not None else None,
+                )
+            info.requests += 1
+        return [infos[k] for k in sorted(infos)]
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None

@@ -1,0 +1,328 @@
+"""socketlab browser: load pages like a browser on raw sockets and report every request.
+
+Run it from the repository root::
+
+    PYTHONPATH=services python3 -m socketlab.browser http://127.0.0.1:8080/
+    PYTHONPATH=services python3 -m socketlab.browser --scenario configs/browser/*.toml \\
+        --repeat 3 --interval 10 --har run.har
+
+Each page gets a Network-panel table and a summary (``--json``: one JSON object per page and
+line instead). A visit loads every URL given, then every scenario, each scenario as a new
+visitor (fresh connections and cookies); ``--repeat N --interval S`` makes N visits, starting
+one every S seconds. Exit status: 0 when every page loaded and every expectation held, 1
+otherwise, 2 for bad usage (a bad flag, URL or scenario file). SIGTERM or SIGINT stops after
+the requests in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from types import FrameType
+from typing import Final
+
+from .. import logs, settings
+from ..settings import Setting
+from . import har, heartbeat, scenario, urls
+from .browser import USER_AGENT, Browser, Options
+from .errors import InvalidURL
+from .limits import (
+    CONNECT_TIMEOUT,
+    MAX_BYTES,
+    MAX_CONNECTIONS_PER_HOST,
+    MAX_REDIRECTS,
+    MAX_RESOURCES,
+    READ_TIMEOUT,
+    TOTAL_TIMEOUT,
+    Caps,
+    Deadlines,
+)
+from .records import PageLoad
+from .report import format_page, page_to_dict
+
+log = logging.getLogger("socketlab.browser")
+
+PROG: Final = "python3 -m socketlab.browser"
+
+MAX_REPEAT: Final = 1_000_000
+"""Visits in one run: with the lab's 20 s interval that is about 230 days, so a scheduled
+visitor is bounded yet never runs out during a course."""
+
+
+def _check_base(value: str) -> None:
+    if value:
+        try:
+            urls.parse(value)
+        except InvalidURL as exc:
+            raise ValueError(f"expects an http:// URL ({exc})") from None
+
+
+SETTINGS: Final = (
+    Setting(
+        "connect_timeout",
+        float,
+        CONNECT_TIMEOUT,
+        "seconds for a TCP connect",
+        minimum=0.01,
+        maximum=300,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "read_timeout",
+        float,
+        READ_TIMEOUT,
+        "seconds of silence tolerated while a response is awaited or arrives",
+        minimum=0.01,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "total_timeout",
+        float,
+        TOTAL_TIMEOUT,
+        "seconds for a whole page and its resources",
+        minimum=0.01,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "max_resources",
+        int,
+        MAX_RESOURCES,
+        "subresources fetched per page",
+        minimum=0,
+        maximum=10_000,
+        metavar="N",
+    ),
+    Setting(
+        "max_bytes",
+        int,
+        MAX_BYTES,
+        "body bytes per page, all resources together",
+        minimum=1,
+        maximum=1 << 34,
+        metavar="BYTES",
+    ),
+    Setting(
+        "max_redirects",
+        int,
+        MAX_REDIRECTS,
+        "redirects followed per request",
+        minimum=0,
+        maximum=100,
+        metavar="N",
+    ),
+    Setting(
+        "max_connections_per_host",
+        int,
+        MAX_CONNECTIONS_PER_HOST,
+        "parallel keep-alive connections per host:port",
+        minimum=1,
+        maximum=64,
+        metavar="N",
+    ),
+    Setting(
+        "subresources", bool, True, "fetch what pages reference (--no-subresources: documents only)"
+    ),
+    Setting(
+        "probe_whoami",
+        bool,
+        False,
+        "after each page, GET /whoami on every open connection to show the server's view",
+    ),
+    Setting(
+        "base",
+        str,
+        "",
+        "base URL for scenario pages (overrides the files' 'base')",
+        check=_check_base,
+        metavar="URL",
+    ),
+    Setting("repeat", int, 1, "visits to make", minimum=1, maximum=MAX_REPEAT, metavar="N"),
+    Setting(
+        "interval",
+        float,
+        0.0,
+        "seconds from the start of one visit to the next",
+        minimum=0,
+        maximum=86_400,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "har", str, "", "write every page of the run as HTTP Archive 1.2 to FILE", metavar="FILE"
+    ),
+    Setting("json", bool, False, "print one JSON object per page (and line) instead of tables"),
+    Setting(
+        "heartbeat",
+        str,
+        "",
+        "rewrite FILE after each visit (the container healthcheck)",
+        metavar="FILE",
+    ),
+    Setting("user_agent", str, USER_AGENT, "User-Agent header", metavar="TEXT"),
+    Setting("log_level", str, "warning", "logging level", choices=logs.LEVELS),
+)
+
+
+def _positionals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("urls", nargs="*", metavar="URL", help="http:// page to load")
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="scenario TOML file(s) or a directory of them (configs/browser/*.toml); "
+        "give URLs before this flag",
+    )
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(
+        deadlines=Deadlines(args.connect_timeout, args.read_timeout, args.total_timeout),
+        caps=Caps(
+            args.max_resources, args.max_bytes, args.max_redirects, args.max_connections_per_host
+        ),
+        user_agent=args.user_agent,
+        subresources=args.subresources,
+        probe_whoami=args.probe_whoami,
+    )
+
+
+def _usage_error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+class Run:
+    """The visits of one invocation: what to load, how to print it, when to stop."""
+
+    def __init__(self, args: argparse.Namespace, scenarios: list[scenario.Scenario]) -> None:
+        self.args = args
+        self.scenarios = scenarios
+        self.options = options_from(args)
+        self.stop = threading.Event()
+        self.page_numbers: Iterator[int] = itertools.count(1)
+        self.har_pages: list[PageLoad] = []
+        self.ok = True
+
+    def emit(self, page: PageLoad, visit: int) -> None:
+        if self.args.json:
+            doc = page_to_dict(page)
+            doc["visit"] = visit
+            print(json.dumps(doc), flush=True)
+        else:
+            print(format_page(page) + "\n", flush=True)
+
+    def visit(self, number: int) -> list[PageLoad]:
+        pages: list[PageLoad] = []
+
+        def browser(options: Options) -> Browser:
+            return Browser(options, cancel=self.stop, page_numbers=self.page_numbers)
+
+        def keep(page: PageLoad) -> None:
+            pages.append(page)
+            self.emit(page, number)
+
+        if self.args.urls:
+            with browser(self.options) as b:
+                for url in self.args.urls:
+                    if self.stop.is_set():
+                        break
+                    keep(b.load(url))
+        for item in self.scenarios:
+            if self.stop.is_set():
+                break
+            options = replace(
+                self.options, probe_whoami=self.options.probe_whoami or item.probe_whoami
+            )
+            with browser(options) as b:
+                scenario.run(item, b, self.args.base, on_page=keep, stop=self.stop)
+        return pages
+
+    def run(self) -> int:
+        repeat, interval = self.args.repeat, self.args.interval
+        for number in range(1, repeat + 1):
+            started = time.monotonic()
+            try:
+                pages = self.visit(number)
+            except Exception:
+                log.exception("visit %d failed unexpectedly", number)
+                pages, self.ok = [], False
+            self.finish_visit(number, pages)
+            if self.stop.is_set() or number == repeat:
+                break
+            self.stop.wait(max(0.0, started + interval - time.monotonic()))
+            if self.stop.is_set():
+                break
+        return 0 if self.ok else 1
+
+    def finish_visit(self, number: int, pages: list[PageLoad]) -> None:
+        loaded = sum(1 for p in pages if p.ok)
+        held = sum(1 for p in pages for x in p.expectations if x.held)
+        checks = sum(len(p.expectations) for p in pages)
+        requests = sum(len(p.entries) for p in pages)
+        all_ok = bool(pages) and loaded == len(pages)
+        self.ok = self.ok and all_ok
+        line = (
+            f"visit {number}/{self.args.repeat}: {len(pages)} pages, {requests} requests, "
+            f"{loaded}/{len(pages)} pages loaded, {held}/{checks} expectations held"
+            + ("" if all_ok else " -- NOT OK")
+        )
+        if not self.args.json and (self.args.repeat > 1 or self.scenarios):
+            print(line + "\n", flush=True)
+        log.info("%s", line)
+        if self.args.heartbeat:
+            try:
+                heartbeat.beat(self.args.heartbeat, line)
+            except OSError as exc:
+                log.warning("cannot write heartbeat %s: %s", self.args.heartbeat, exc)
+        if self.args.har:
+            self.har_pages.extend(pages)
+            try:
+                har.write(self.args.har, self.har_pages)
+            except OSError as exc:
+                log.error("cannot write HAR %s: %s", self.args.har, exc)
+                self.ok = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = settings.load(
+        SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], extra=_positionals
+    )
+    logs.setup(args.log_level)
+    if not args.urls and not args.scenario:
+        return _usage_error("give at least one URL or --scenario FILE")
+    for url in args.urls:
+        try:
+            urls.parse(url)
+        except InvalidURL as exc:
+            return _usage_error(str(exc))
+    try:
+        scenarios = scenario.load_all(args.scenario)
+        for item in scenarios:
+            for step in item.steps:
+                scenario.step_url(item, step, args.base)
+    except scenario.ScenarioError as exc:
+        return _usage_error(str(exc))
+
+    run = Run(args, scenarios)
+    handler = _stopper(run.stop)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return run.run()
+
+
+def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()  # only record it: the visit loop and the page loads act on it
+
+    return on_signal

@@ -1,0 +1,161 @@
+"""URLs the browser will request: parsing, validation and joining, with nothing sent yet.
+
+Only ``http://`` is followed (the lab has no TLS). A URL is refused, with a reason, when it
+contains a space, a control character (CR and LF included) or DEL: such a URL would split or
+forge the request line (``GET /a HTTP/1.1\\r\\nX-Injected: 1``), and Python's ``urlsplit``
+silently *removes* tabs and newlines (bpo-43882), so the check runs on the raw text first.
+
+References found in a page get the WHATWG treatment a browser gives them before that check:
+leading and trailing whitespace is stripped (``src="\\n  /img/a.png  "`` is common in
+hand-written HTML), non-ASCII characters in the path and query are percent-encoded as UTF-8.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, urljoin, urlsplit
+
+from .errors import InvalidURL
+
+DEFAULT_PORT: Final = 80
+
+MAX_URL_LENGTH: Final = 8000
+"""Longest URL accepted: RFC 9110 §4.1 recommends that senders and recipients support at least
+8000 octets, and the lab's servers refuse request lines above 8190 bytes."""
+
+_BAD_CHARS: Final = re.compile(r"[\x00-\x20\x7f]")
+_NAMES: Final = {"\r": "CR", "\n": "LF", "\t": "a tab", " ": "a space", "\x7f": "DEL"}
+
+# Characters left as they are when percent-encoding a path or query: RFC 3986 unreserved,
+# sub-delims, ':' '@' '/' '?' and '%' (an existing escape must not be encoded twice).
+_SAFE: Final = "/?:@!$&'()*+,;=-._~%[]"
+
+# Schemes that never cause a network request (RFC 2397 data:, in-page fragments and friends).
+NON_NETWORK_SCHEMES: Final = frozenset({"data", "javascript", "about", "blob", "mailto", "tel"})
+
+
+@dataclass(frozen=True)
+class URL:
+    """An absolute http URL, normalised: lower-case host, explicit port, path starting with /.
+
+    ``path`` and ``query`` are percent-encoded ASCII; the fragment is dropped (it is never sent).
+    """
+
+    host: str
+    port: int
+    path: str
+    query: str = ""
+    scheme: str = "http"
+
+    @property
+    def target(self) -> str:
+        """The request-target in origin-form (RFC 9112 §3.2.1): path and query."""
+        return self.path + ("?" + self.query if self.query else "")
+
+    @property
+    def authority(self) -> str:
+        """``host[:port]``, the port left out when it is the default; IPv6 in brackets."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == DEFAULT_PORT else f"{host}:{self.port}"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.target}"
+
+    def join(self, reference: str) -> URL:
+        """Resolve ``reference`` against this URL (RFC 3986 §5) and validate the result."""
+        return join(self, reference)
+
+    def with_query(self, query: str) -> URL:
+        """This URL with ``query`` appended to its query string (with ``&`` if it had one)."""
+        if not query:
+            return self
+        joined = f"{self.query}&{query}" if self.query else query
+        return URL(self.host, self.port, self.path, joined, self.scheme)
+
+
+def check_text(text: str) -> None:
+    """Raise :class:`InvalidURL` if ``text`` has a space, a control character or DEL in it."""
+    if len(text) > MAX_URL_LENGTH:
+        raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters")
+    match = _BAD_CHARS.search(text)
+    if match is not None:
+        char = match.group()
+        name = _NAMES.get(char, f"the control character {ord(char):#04x}")
+        raise InvalidURL(f"URL contains {name}: {_short(text)}")
+
+
+def parse(text: str) -> URL:
+    """Parse an absolute ``http://`` URL given by a person (a flag, a scenario file)."""
+    check_text(text)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise InvalidURL(f"not an absolute URL (expected http://HOST[:PORT]/PATH): {_short(text)}")
+    if scheme != "http":
+        raise InvalidURL(f"only http:// URLs are followed, not {scheme}: {_short(text)}")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidURL(f"credentials in URLs are not supported: {_short(text)}")
+    host = parts.hostname or ""
+    if not host:
+        raise InvalidURL(f"URL has no host: {_short(text)}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidURL(f"URL has an invalid port: {_short(text)}") from None
+    if port == 0:
+        raise InvalidURL(f"URL has an invalid port: {_short(text)}")
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise InvalidURL(f"URL has an invalid host name: {_short(text)}") from None
+    path = quote(parts.path or "/", safe=_SAFE)
+    if not path.startswith("/"):
+        path = "/" + path
+    query = quote(parts.query, safe=_SAFE)
+    return URL(host=host.lower(), port=port or DEFAULT_PORT, path=path, query=query)
+
+
+def join(base: URL, reference: str) -> URL:
+    """Resolve a reference found in a page (``href``, ``src``, ``url()``, ``Location``).
+
+    Leading and trailing whitespace is stripped as the HTML standard does for URL attributes;
+    what is left must pass :func:`check_text`. Raises :class:`InvalidURL` with the reason.
+    """
+    reference = reference.strip(" \t\n\r\f")
+    check_text(reference)
+    return parse(urljoin(str(base), reference))
+
+
+def scheme_of(reference: str) -> str:
+    """The lower-cased scheme of a reference, or "" for a relative one."""
+    match = re.match(r"\s*([A-Za-z][A-Za-z0-9+.\-]*):", reference)
+    return match.group(1).lower() if match else ""
+
+
+def is_network_reference(reference: str) -> bool:
+    """False for references a browser never fetches: empty ones, ``#fragment``, ``data:`` ..."""
+    stripped = reference.strip(" \t\n\r\f")
+    if not stripped or stripped.startswith("#"):
+        return False
+    return scheme_of(stripped) not in NON_NETWORK_SCHEMES
+
+
+def relative_to(url: str, page: URL | None) -> str:
+    """``url`` as the report shows it: the target alone when it is on the page's origin."""
+    if page is None:
+        return url
+    prefix = f"{page.scheme}://{page.authority}"
+    if url.startswith(prefix + "/"):
+        return url[len(prefix) :]
+    return url
+
+
+def _short(text: str, limit: int = 120) -> str:
+    shown = text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= limit else shown[:limit] + "..."
