@@ -46,7 +46,7 @@ GOOD_REQUESTS = [
     (b"JOIN " + b"a" * MAX_NICK, Join("a" * MAX_NICK)),
     (b"MSG hello world", Msg("hello world")),
     (b"MSG  two leading spaces kept", Msg(" two leading spaces kept")),
-    ("MSG 你好，世界".encode(), Msg("你好，世界")),
+    ("MSG 你好 世界".encode(), Msg("你好 世界")),
     (b"MSG " + b"x" * MAX_TEXT, Msg("x" * MAX_TEXT)),
     (b"TELL bob a secret", Tell("bob", "a secret")),
     (b"WHO", Who()),

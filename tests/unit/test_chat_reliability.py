@@ -124,7 +124,7 @@ def test_bounded_table_evicts_the_least_recently_used() -> None:
 
 def test_tally_counts_loss_duplicates_and_reordering() -> None:
     tally = Tally()
-    tally.expect_from_start("bob")  # bob joined after us: his first message is seq 1
+    tally.joined("bob")  # bob joined after us: his first message is seq 1
     verdicts = [tally.record("bob", s) for s in (1, 2, 4, 3, 3, 6, 7, 7)]
     assert verdicts == ["new", "new", "new", "late", "duplicate", "new", "new", "duplicate"]
     t = tally.senders["bob"]
@@ -136,24 +136,40 @@ def test_tally_takes_the_first_seq_as_baseline_for_senders_already_there() -> No
     tally.record("alice", 41)  # alice talked before we joined: 1..40 are not losses
     tally.record("alice", 43)
     assert tally.senders["alice"].missing == 1
+    tally.record("alice", 39)  # late, and below the baseline: not a loss made good
+    t = tally.senders["alice"]
+    assert (t.received, t.missing, t.reordered) == (3, 1, 1)
 
 
 def test_tally_counts_a_lost_first_message_of_a_new_member() -> None:
     tally = Tally()
-    tally.expect_from_start("carol")
+    tally.joined("carol")
     tally.record("carol", 2)
     assert tally.senders["carol"].missing == 1
 
 
+def test_tally_joined_announced_after_the_first_messages() -> None:
+    # Reliable mode delivers out of order: MSG 2 and 3, then JOINED, then MSG 1.
+    tally = Tally()
+    tally.record("dave", 2)
+    tally.record("dave", 3)
+    tally.joined("dave")
+    t = tally.senders["dave"]
+    assert t.missing == 1  # 1 is now expected and not seen yet
+    assert tally.record("dave", 1) == "late"
+    assert (t.received, t.missing, t.duplicates, t.reordered) == (3, 0, 0, 1)
+
+
 def test_tally_restarts_numbering_when_a_sender_rejoins() -> None:
     tally = Tally()
-    tally.expect_from_start("bob")
+    tally.joined("bob")
     tally.record("bob", 1)
     tally.record("bob", 2)
-    tally.expect_from_start("bob")
+    tally.left("bob")
+    tally.joined("bob")
     assert tally.record("bob", 1) == "new"
     t = tally.senders["bob"]
-    assert (t.received, t.duplicates) == (3, 0)
+    assert (t.received, t.duplicates, t.missing) == (3, 0, 0)
 
 
 def test_tally_memory_is_bounded() -> None:

@@ -192,6 +192,7 @@ one line per message, or a command:
   /tell NICK TEXT      private message
   /sleep SECONDS       pause
   /wait-for NICK...    wait until these nicks are members (asks WHO every half second)
+  /wait-left NICK      wait until the server announces that NICK left
   /raw LINE            send LINE as it is, unchecked (try what the server refuses)
   /stats               print the counters so far
   /quit                stop (also the end of the script)
@@ -273,6 +274,7 @@ class State:
     refused: str = ""  # ERR received while joining
     bye: str = ""
     members: list[tuple[str, str]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)  # nicks announced LEFT (lower case)
     roster_version: int = 0
     roster_pages: dict[int, Roster] = field(default_factory=dict)
 
@@ -490,9 +492,12 @@ class ChatClient:
                     f"{self.server} sees you as {event.addr}"
                 )
         elif isinstance(event, Joined):
-            self.tally.expect_from_start(event.nick)
+            self.tally.joined(event.nick)
+            state.gone.discard(event.nick.lower())
             show(f"* {event.nick} joined")
         elif isinstance(event, Left):
+            self.tally.left(event.nick)
+            state.gone.add(event.nick.lower())
             show(f"* {event.nick} left ({escape_controls(event.why)})")
         elif isinstance(event, Relayed):
             self.counts.msg_received += 1
@@ -559,6 +564,8 @@ class ChatClient:
                 self.console.show(f"! {exc}")
         elif command == "wait-for":
             self.wait_for(rest.split())
+        elif command == "wait-left":
+            self.wait_left(rest.strip())
         elif command == "stats":
             for text in self.summary():
                 self.console.show(text)
@@ -595,6 +602,17 @@ class ChatClient:
                 time.sleep(0.02)
             time.sleep(max(0.0, limit - time.monotonic()))
         self.console.show(f"! gave up waiting for {' '.join(sorted(wanted))}")
+        return False
+
+    def wait_left(self, nick: str) -> bool:
+        """Wait until ``LEFT nick`` arrives (``--wait-timeout``): a receiver stays till the end."""
+        end = time.monotonic() + self.args.wait_timeout
+        while time.monotonic() < end and not self.finished.is_set():
+            with self.lock:
+                if nick.lower() in self.state.gone:
+                    return True
+            time.sleep(0.02)
+        self.console.show(f"! gave up waiting for {nick} to leave")
         return False
 
     # --- the summary --------------------------------------------------------------------------

@@ -17,13 +17,19 @@ SEEN_WINDOW = 1024
 
 @dataclass
 class SenderTally:
-    """What one receiver saw of one sender's numbered messages."""
+    """What one receiver saw of one sender's numbered messages.
+
+    ``floor``: numbers at or below it were sent before we could see them, so they are not
+    expected. ``missing``: numbers in (floor, highest] not seen (yet): the losses so far.
+    """
 
     received: int = 0
     duplicates: int = 0
     reordered: int = 0
-    missing: int = 0  # gaps below the highest seq seen that have not (yet) been filled
+    missing: int = 0
     highest: int = 0
+    floor: int = 0
+    ended: bool = False  # the sender left: if it joins again it numbers from 1 again
     seen: set[int] = field(default_factory=set)
 
     def record(self, seq: int) -> str:
@@ -36,12 +42,19 @@ class SenderTally:
         if len(self.seen) > SEEN_WINDOW:
             self.seen = {s for s in self.seen if s > self.highest - SEEN_WINDOW}
         if seq > self.highest:
-            self.missing += seq - self.highest - 1
+            self.missing += seq - max(self.highest, self.floor) - 1
             self.highest = seq
             return "new"
         self.reordered += 1
-        self.missing -= 1
+        if seq > self.floor:
+            self.missing -= 1  # it had been counted as missing
         return "late"
+
+    def expect_from(self, first: int) -> None:
+        """Numbers from ``first`` on are expected: those not seen below the floor are missing."""
+        if first <= self.floor:
+            self.missing += sum(1 for s in range(first, self.floor + 1) if s not in self.seen)
+            self.floor = first - 1
 
 
 @dataclass
@@ -50,20 +63,33 @@ class Tally:
 
     senders: dict[str, SenderTally] = field(default_factory=dict)
 
-    def expect_from_start(self, nick: str) -> None:
-        """``nick`` joined after us: its numbering starts at 1, so a lost first message counts.
+    def joined(self, nick: str) -> None:
+        """``JOINED nick``: it joined after us, so its numbering starts at 1 and all count.
 
-        For a sender already there when we joined, the first seq we see is the baseline.
-        A sender that leaves and joins again starts again at 1; its counts so far are kept.
+        For a sender already there when we joined, the first seq we see is the baseline. The
+        announcement may arrive after the sender's first messages (reliable mode delivers
+        out of order): then the baseline is lowered, not reset. A sender that left and joins
+        again numbers from 1 again; its counts so far are kept.
         """
-        tally = self.senders.setdefault(nick, SenderTally())
-        tally.highest = 0
-        tally.seen = set()
+        tally = self.senders.get(nick)
+        if tally is None:
+            self.senders[nick] = SenderTally()
+        elif tally.ended:
+            tally.ended = False
+            tally.highest = tally.floor = 0
+            tally.seen = set()
+        else:
+            tally.expect_from(1)
+
+    def left(self, nick: str) -> None:
+        tally = self.senders.get(nick)
+        if tally is not None:
+            tally.ended = True
 
     def record(self, nick: str, seq: int) -> str:
         tally = self.senders.get(nick)
         if tally is None:
-            tally = self.senders[nick] = SenderTally(highest=seq - 1)
+            tally = self.senders[nick] = SenderTally(highest=seq - 1, floor=seq - 1)
         return tally.record(seq)
 
     def totals(self) -> SenderTally:
