@@ -104,7 +104,12 @@ def _run_alive(run_id: str) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A killed run can linger as a zombie until its parent reaps it; kill(pid, 0) still succeeds.
+    try:
+        stat = Path(f"/proc/{pid_text}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _remove_labelled(client: DockerClient, keep: Any) -> list[str]:
