@@ -46,8 +46,8 @@ DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
 # Put on every image built here, so dangling leftovers of rebuilds can be pruned by it.
 BUILD_LABEL := socketlab.built-by=make
 
-.PHONY: help base base-rebuild images up down logs venv test test-unit test-integration lint \
-	clean clean-images
+.PHONY: help base base-rebuild images up map down logs venv test test-unit test-integration \
+	check-labs lint clean clean-images
 
 help: ## Show this list of targets
 	@echo "socketlab: make <target> [VAR=value]   (compose: $(COMPOSE))"
@@ -119,21 +119,24 @@ up: images ## Start the lab detached, wait until every service is healthy, print
 		fi; \
 		sleep 1; \
 	done; \
-	echo "up: all healthy after $$((SECONDS)) s"; \
-	for id in $$(docker ps --quiet --filter "$$filter"); do \
-		svc=$$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$$id"); \
-		docker port "$$id" | while read -r port _ addr; do \
-			case "$$port" in \
-				*/tcp) echo "  $$svc: http://$$addr/" ;; \
-				*/udp) echo "  $$svc: udp://$$addr" ;; \
-			esac; \
-		done; \
-	done
+	echo "up: all healthy after $$((SECONDS)) s"
+	@scripts/lab-map.sh $(COMPOSE_PROJECT_NAME)
+
+map: ## Print the running lab: each service's name, address and port inside, and from the host
+	@scripts/lab-map.sh $(COMPOSE_PROJECT_NAME)
 
 down: ## Stop the lab and remove its containers, networks, volumes and orphans
 	$(COMPOSE) down --volumes --remove-orphans
 	@left=$$(docker ps --all --quiet --filter label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)); \
 	if [[ -n "$$left" ]]; then echo "down: removing leftovers $$left"; docker rm --force --volumes $$left; fi
+	@# compose cannot remove a network that a container from outside the project still uses
+	@# (a learner's `docker run --network labnet ...`): disconnect such containers, then remove it.
+	@for net in $$(docker network ls --quiet --filter label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)); do \
+		for c in $$(docker network inspect --format '{{range $$id, $$_ := .Containers}}{{$$id}} {{end}}' "$$net"); do \
+			echo "down: disconnecting $$c from network $$net"; docker network disconnect --force "$$net" "$$c"; \
+		done; \
+		echo "down: removing network $$net"; docker network rm "$$net" >/dev/null; \
+	done
 
 logs: ## Show the lab's logs (follows; LOGS_FOLLOW=0 prints them and returns)
 	$(COMPOSE) logs $(if $(filter 1,$(LOGS_FOLLOW)),--follow)
