@@ -492,9 +492,10 @@ class Browser:
     # -- /whoami on every connection ------------------------------------------------------------
 
     def probe_whoami(self, load: _Load) -> None:
-        """Ask ``/whoami`` on every open connection, so the server's view of each connection
-        (``client_ip``, ``client_port``) sits next to ours in the report."""
-        for conn in self.pool.take_idle():
+        """Ask ``/whoami`` on every connection this page used that is still open, so the
+        server's view of each (``client_ip``, ``client_port``) sits next to ours in the report."""
+        used = {e.connection_id for e in load.page.entries if e.connection_id is not None}
+        for conn in self.pool.take_idle(used):
             url = URL(conn.host, conn.port, "/whoami")
             entry = self._fetch_one(load, Fetch("GET", url, "whoami", optional=True), conn=conn)
             load.page.entries.append(entry)

@@ -316,9 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     run = Run(args, scenarios)
     handler = _stopper(run.stop)
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return run.run()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return run.run()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from . import errors
@@ -141,18 +142,22 @@ class ConnectionPool:
                 self._open[key] -= 1
             self._cond.notify()
 
-    def take_idle(self) -> list[Connection]:
-        """Remove and return every idle connection still open (to probe each of them)."""
+    def take_idle(self, ids: Collection[int]) -> list[Connection]:
+        """Remove and return the idle connections among ``ids`` that are still open (to probe
+        each of them); the caller releases them again."""
         with self._cond:
             out: list[Connection] = []
             for key, idle in self._idle.items():
+                keep: list[Connection] = []
                 for conn in idle:
-                    if conn.is_stale():
+                    if conn.id not in ids:
+                        keep.append(conn)
+                    elif conn.is_stale():
                         conn.close()
                         self._open[key] -= 1
                     else:
                         out.append(conn)
-                idle.clear()
+                idle[:] = keep
             return sorted(out, key=lambda c: c.id)
 
     def close(self) -> None:
