@@ -188,6 +188,22 @@ def test_one_log_line_per_datagram(relay: Relay, caplog: pytest.LogCaptureFixtur
     assert all(r.getMessage().startswith("10.0.0.1:40001 ") for r in caplog.records)
 
 
+def test_nc_users_get_one_event_per_line() -> None:
+    # `nc -u` sends every line with "\n"; a member that joined that way gets "\n" back, so its
+    # terminal shows one event per line. Programs that send bare datagrams get bare datagrams.
+    r = Relay()
+    assert r.datagram(b"JOIN human\n", ALICE, 0.0) == [
+        Send(ALICE, b"WELCOME human 10.0.0.1:40001 60\n")
+    ]
+    r.datagram(b"JOIN program", BOB, 0.0)
+    assert to(r.datagram(b"MSG hi", BOB, 1.0), ALICE) == [b"MSG program 1 hi\n"]
+    assert to(r.datagram(b"MSG hi\n", ALICE, 1.0), BOB) == [b"MSG human 1 hi"]
+    assert r.datagram(b"PING\n", MALLORY, 1.0) == [Send(MALLORY, b"PONG\n")]  # same length
+    assert r.datagram(b"WHO\n", MALLORY, 1.0) == []  # "ERR 401" + newline would be 8 > 4 bytes
+    assert r.datagram(b"MSG hello\n", MALLORY, 1.0) == [Send(MALLORY, b"ERR 401\n")]
+    assert to(r.datagram(b"LEAVE\n", ALICE, 2.0), ALICE) == [b"BYE left\n"]
+
+
 # --- anti-amplification -----------------------------------------------------------------------
 
 

@@ -93,6 +93,7 @@ class Member:
     seq: int = 0  # messages of this member relayed so far: the next MSG gets seq + 1
     link: Retransmitter | None = None  # set for a reliable member: what we send it is REL
     replay: ReplayWindow | None = None  # REL ids it sent us, for duplicate suppression
+    newline: bool = False  # its JOIN ended with a newline (nc -u): end what we send it with one
     given_up_logged: int = 0
 
     @property
@@ -129,6 +130,7 @@ class Relay:
             self.config.max_strangers, self._bucket
         )
         self.counters = Counters()
+        self._newline = b""  # b"\n" while handling a datagram that ended with a newline
 
     def _bucket(self) -> TokenBucket:
         return TokenBucket(self.config.rate, self.config.burst)
@@ -138,6 +140,7 @@ class Relay:
     def datagram(self, data: bytes, addr: Addr, now: float) -> list[Send]:
         """Handle one received datagram; return what to send. Never raises for peer input."""
         self.counters.datagrams += 1
+        self._newline = b"\n" if data.endswith(b"\n") else b""
         member = self.by_addr.get(addr)
         bucket = member.bucket if member else self.strangers.get(addr)
         if not bucket.take(now):
@@ -194,7 +197,7 @@ class Relay:
 
     def shutdown(self) -> list[Send]:
         """Tell every member the server is going away (``BYE shutdown``) and forget them."""
-        sends = [Send(m.addr, Bye("shutdown").encode()) for m in self.by_addr.values()]
+        sends = [self._to(m, Bye("shutdown"), None) for m in self.by_addr.values()]
         self.by_addr.clear()
         self.by_nick.clear()
         return sends
@@ -215,7 +218,8 @@ class Relay:
     ) -> _Outcome:
         if isinstance(request, Ping):
             # Served to anyone (healthchecks, nc users): PONG is never longer than PING.
-            return _Outcome([Send(addr, Pong(request.token).encode())], "PING", logging.DEBUG)
+            pong = Pong(request.token).encode() + self._newline  # never longer than the PING
+            return _Outcome([Send(addr, pong)], "PING", logging.DEBUG)
         if isinstance(request, Join):
             return self._join(request, addr, member, now, rel)
         if member is None:
@@ -252,6 +256,7 @@ class Relay:
             raise ServerFull()
         bucket = self.strangers.pop(addr) or self._bucket()  # joining keeps the rate state
         member = Member(join.nick, addr, joined=now, heard=now, bucket=bucket)
+        member.newline = bool(self._newline)
         sends: list[Send] = []
         if rel:
             member.link = Retransmitter(
@@ -310,7 +315,7 @@ class Relay:
     def _refused(self, exc: ChatError, data: bytes, member: Member | None, addr: Addr) -> _Outcome:
         self.counters.refused += 1
         error = Error(exc.code, exc.reason)
-        send = self._to(member, error, None) if member else Send(addr, error.encode())
+        send = self._reply(member, addr, error)
         who = member.nick if member else "(not joined)"
         text = f"refused {who}: {exc.line()}: {printable(data, LOG_QUOTE)}"
         return _Outcome([send], text)
@@ -320,10 +325,9 @@ class Relay:
         if bucket.warned:
             return _Outcome([], f"dropped: rate limit ({bucket.dropped} so far)", logging.DEBUG)
         bucket.warned = True
-        member = self.by_addr.get(addr)
         error = RateLimited(f"slow down, over {self.config.rate:g}/s")
         event = Error(error.code, error.reason)
-        send = self._to(member, event, None) if member else Send(addr, event.encode())
+        send = self._reply(self.by_addr.get(addr), addr, event)
         return _Outcome([send], "dropped: rate limit, told once", logging.WARNING)
 
     # --- helpers ------------------------------------------------------------------------------
@@ -335,17 +339,25 @@ class Relay:
         """The datagram carrying ``event`` to ``member``: framed as REL if its link is reliable.
 
         ``now`` None sends unframed even to a reliable member (refusals: retransmitting an
-        ERR would repeat the refusal of a datagram the peer may already have resent).
+        ERR would repeat the refusal of a datagram the peer may already have resent). A member
+        that joined with a newline-terminated line (a person with ``nc -u``) gets one at the end
+        of each unframed datagram, so that its terminal shows one event per line.
         """
         if member.link is not None and now is not None:
             return Send(member.addr, member.link.send(event.encode().decode(), now))
-        return Send(member.addr, event.encode())
+        return Send(member.addr, event.encode() + (b"\n" if member.newline else b""))
+
+    def _reply(self, member: Member | None, addr: Addr, event: Event) -> Send:
+        """An unframed answer to the sender of the current datagram, member or not."""
+        if member is not None:
+            return self._to(member, event, None)
+        return Send(addr, event.encode() + self._newline)
 
     def _remove(self, member: Member, why: str, now: float) -> list[Send]:
         """Forget ``member``: ``BYE`` to it, ``LEFT`` to the others."""
         del self.by_addr[member.addr]
         del self.by_nick[member.nick.lower()]
-        sends = [Send(member.addr, Bye("left" if why == "leave" else why).encode())]
+        sends = [self._to(member, Bye("left" if why == "leave" else why), None)]
         sends += [self._to(other, Left(member.nick, why), now) for other in self.by_addr.values()]
         return sends
 
@@ -364,7 +376,10 @@ class Relay:
                 continue
             data: bytes | None = send.data
             if data is not None and len(data) > budget:
-                data = fit_error(data.decode(), budget) if data.startswith(b"ERR ") else None
+                newline = b"\n" if data.endswith(b"\n") else b""
+                line = data.rstrip(b"\n").decode()
+                cut = fit_error(line, budget - len(newline)) if line.startswith("ERR ") else None
+                data = cut + newline if cut is not None else None
             if data is not None:
                 kept.append(Send(addr, data))
                 budget -= len(data)
