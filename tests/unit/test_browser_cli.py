@@ -355,6 +355,44 @@ def test_sigterm_stops_a_long_schedule(site: ScriptedServer, tmp_path: Path) -> 
     assert "visit 2/1000" not in out
 
 
+def test_sigterm_ends_a_page_in_flight(tmp_path: Path) -> None:
+    """SIGTERM while a server takes its time: the request in flight is cancelled at once
+    (the watcher shuts its socket down) rather than waiting out a 20 s read timeout."""
+    env = {**os.environ, "PYTHONPATH": str(SERVICES)}
+    with scripted(lambda _: Answer(http_response(200, b"late"), delay=30)) as server:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "socketlab.browser",
+                "--read-timeout",
+                "20",
+                "--json",
+                server.base + "/",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while not server.seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.seen, "the request never arrived"
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert time.monotonic() - started < 3, err
+    assert proc.returncode == 1
+    doc = json.loads(out)
+    assert doc["entries"][0]["error"] == "cancelled: the browser is stopping"
+
+
 def test_heartbeat_health(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     beat = tmp_path / "beat"
     assert heartbeat.main([str(beat), "10"]) == 1

@@ -213,8 +213,22 @@ class Run:
         self.page_numbers: Iterator[int] = itertools.count(1)
         self.har_pages: list[PageLoad] = []
         self.ok = True
+        self.current: Browser | None = None
+        self.done = threading.Event()
+
+    def watch(self) -> None:
+        """Watcher thread: when a signal has set ``stop``, abort the browser at work so that
+        requests in flight end now. (The signal handler itself only records the signal.)"""
+        while not self.done.is_set():
+            if self.stop.wait(0.5):
+                current = self.current
+                if current is not None:
+                    current.abort()
+                return
 
     def emit(self, page: PageLoad, visit: int) -> None:
+        if self.args.heartbeat:
+            self.beat(f"visit {visit}: {page.id} {'loaded' if page.ok else 'NOT OK'}")
         if self.args.json:
             doc = page_to_dict(page)
             doc["visit"] = visit
@@ -226,7 +240,8 @@ class Run:
         pages: list[PageLoad] = []
 
         def browser(options: Options) -> Browser:
-            return Browser(options, cancel=self.stop, page_numbers=self.page_numbers)
+            self.current = Browser(options, cancel=self.stop, page_numbers=self.page_numbers)
+            return self.current
 
         def keep(page: PageLoad) -> None:
             pages.append(page)
@@ -249,6 +264,15 @@ class Run:
         return pages
 
     def run(self) -> int:
+        watcher = threading.Thread(target=self.watch, name="stop-watcher", daemon=True)
+        watcher.start()
+        try:
+            return self._visits()
+        finally:
+            self.done.set()
+            watcher.join(1.0)
+
+    def _visits(self) -> int:
         repeat, interval = self.args.repeat, self.args.interval
         for number in range(1, repeat + 1):
             started = time.monotonic()
@@ -264,6 +288,12 @@ class Run:
             if self.stop.is_set():
                 break
         return 0 if self.ok else 1
+
+    def beat(self, line: str) -> None:
+        try:
+            heartbeat.beat(self.args.heartbeat, line)
+        except OSError as exc:
+            log.warning("cannot write heartbeat %s: %s", self.args.heartbeat, exc)
 
     def finish_visit(self, number: int, pages: list[PageLoad]) -> None:
         loaded = sum(1 for p in pages if p.ok)
@@ -281,10 +311,7 @@ class Run:
             print(line + "\n", flush=True)
         log.info("%s", line)
         if self.args.heartbeat:
-            try:
-                heartbeat.beat(self.args.heartbeat, line)
-            except OSError as exc:
-                log.warning("cannot write heartbeat %s: %s", self.args.heartbeat, exc)
+            self.beat(line)
         if self.args.har:
             self.har_pages.extend(pages)
             try:

@@ -1,14 +1,15 @@
 """A liveness file for the browser container, and the healthcheck that reads it.
 
-A client has no port to probe, so "healthy" means "the visit loop is alive": after every visit
-the browser rewrites a small file (``--heartbeat FILE``) with the time and the visit's result,
+A client has no port to probe, so "healthy" means "the visit loop is alive": after every page
+and every visit the browser rewrites a small file (``--heartbeat FILE``) with what it just did,
 and the container's HEALTHCHECK runs::
 
     python3 -m socketlab.browser.heartbeat FILE MAX_AGE_SECONDS
 
 which exits 0 while the file is younger than MAX_AGE, 1 otherwise (with the reason on stderr,
-kept by Docker in ``State.Health.Log``). A visit whose pages failed still counts as a beat: the
-servers being down is their health problem, not the browser's; a hung or crashed loop is not.
+kept by Docker in ``State.Health.Log``). MAX_AGE must exceed one page's total deadline plus the
+interval between visits. A page that failed still counts as a beat: the servers being down is
+their health problem, not the browser's; a hung or crashed loop is not.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ DNS answers; the first connection's entry carries the DNS time, later ones repor
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Collection
@@ -159,6 +161,17 @@ class ConnectionPool:
                         out.append(conn)
                 idle[:] = keep
             return sorted(out, key=lambda c: c.id)
+
+    def abort(self) -> None:
+        """Shut down every open connection, leased ones included, from any thread: a request
+        blocked in recv() returns at once (the browser is stopping). Their owners close them."""
+        with self._cond:
+            self._closed = True
+            for conn in self.opened:
+                if not conn.closed:
+                    with contextlib.suppress(OSError):
+                        conn.sock.shutdown(socket.SHUT_RDWR)
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Close every idle connection; connections still leased are closed on release."""
