@@ -1,0 +1,219 @@
+"""multiprocess-web: a process-based WSGI server on raw sockets, the lab's second web server.
+
+Run it from the repository root::
+
+    PYTHONPATH=services python3 -m socketlab.multiprocess_web --config configs/multiprocess-web.toml
+
+Two process models, chosen with ``mode``:
+
+* ``fork`` -- the parent accepts and forks a child per connection (at most ``max_children`` at
+  once); the child serves that connection's requests and exits (:mod:`socketlab.forking`);
+* ``prefork`` -- the parent forks ``workers`` children that accept on the shared socket; the
+  parent only supervises: it replaces a worker that dies and kills one stuck past ``timeout``
+  (:mod:`socketlab.prefork`, gunicorn's design).
+
+What a request gets does not depend on the mode (:class:`Site`): ``/healthz`` is answered by the
+server itself; a GET or HEAD for a file under ``static_root`` is that file (the same static
+module as threaded-web); everything else -- ``/``, every path ending in ``.py``, the lab's
+instruments -- goes to the WSGI application ``app`` (``module:callable``), by default the lab's
+own site built on the mini framework (:mod:`socketlab.labapp`). Every response names the
+process that made it in ``X-Worker-Pid``, and so does the access log line.
+
+SIGTERM or SIGINT: stop accepting, let requests in flight finish (at most ``graceful_timeout``
+seconds), exit 0. A bad setting anywhere (file, environment, flag) is one line on stderr and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+from . import logs, settings
+from .apploader import AppLoadError, check_spec, load_app
+from .forking import ForkingServer
+from .http import errors
+from .http.connection import ConnectionConfig, Exchange
+from .http.parser import Limits, Request
+from .listener import BACKLOG, open_listener
+from .prefork import PreforkServer
+from .settings import Setting
+from .static import StaticFiles
+from .supervisor import Supervisor
+from .worker import Worker
+from .wsgi import WSGIGateway
+
+log = logging.getLogger("socketlab.multiprocess_web")
+
+SERVICE: Final = "multiprocess-web"
+PROG: Final = "python3 -m socketlab.multiprocess_web"
+HEALTH_PATH: Final = "/healthz"
+WORKER_PID_HEADER: Final = "X-Worker-Pid"
+
+MODES: Final = ("fork", "prefork")
+
+WORKERS: Final = 4
+"""Default prefork pool size. gunicorn suggests 2 x cores + 1 for its sync workers; the lab's
+machines have 2 cores, and 4 keeps a browser's parallel requests plus a slow one moving."""
+
+MAX_WORKERS: Final = 64
+"""Upper bound for ``workers``: each is a whole Python process (~15 MB resident)."""
+
+MAX_CHILDREN: Final = 64
+"""Default cap on live children in fork mode: the most connections served at once. A browser
+opens up to 6; 64 is a classroom's worth, and well under the default process limits."""
+
+MAX_CHILDREN_LIMIT: Final = 1024
+"""Upper bound for ``max_children`` (the heartbeat table holds one slot per child)."""
+
+TIMEOUT: Final = 30.0
+"""Seconds one request may take before its worker is killed (gunicorn's default timeout)."""
+
+GRACEFUL_TIMEOUT: Final = 12.0
+"""Seconds requests in flight get after SIGTERM: more than the longest /delay (10 s), less than
+the compose stop_grace_period (20 s), so Docker never has to SIGKILL the server."""
+
+SETTINGS: Final = (
+    Setting("host", str, "127.0.0.1", "address to listen on", metavar="ADDR"),
+    settings.port_setting(8888, "TCP port to listen on (0 picks a free one)"),
+    Setting("mode", str, "prefork",
+            "process model: 'fork' (a child per connection) or 'prefork' (a fixed pool)",
+            choices=MODES),
+    Setting("workers", int, WORKERS, "prefork: worker processes in the pool",
+            minimum=1, maximum=MAX_WORKERS, metavar="N"),
+    Setting("max_children", int, MAX_CHILDREN, "fork: most children (connections) alive at once",
+            minimum=1, maximum=MAX_CHILDREN_LIMIT, metavar="N"),
+    Setting("timeout", float, TIMEOUT,
+            "seconds a request may run before its worker is killed (504 to the client)",
+            minimum=1, maximum=3600, metavar="SECONDS"),
+    Setting("graceful_timeout", float, GRACEFUL_TIMEOUT,
+            "seconds requests in flight get to finish after SIGTERM",
+            minimum=0, maximum=3600, metavar="SECONDS"),
+    Setting("header_timeout", float, ConnectionConfig.header_timeout,
+            "seconds allowed for a whole request head (slow clients get 408)",
+            minimum=0.1, maximum=3600, metavar="SECONDS"),
+    Setting("idle_timeout", float, ConnectionConfig.idle_timeout,
+            "seconds a keep-alive connection may wait for its next request",
+            minimum=0.1, maximum=3600, metavar="SECONDS"),
+    Setting("io_timeout", float, ConnectionConfig.io_timeout,
+            "seconds one body read or write may block",
+            minimum=0.1, maximum=3600, metavar="SECONDS"),
+    Setting("backlog", int, BACKLOG, "listen() backlog: connections the kernel queues for us",
+            minimum=1, maximum=65535, metavar="N"),
+    Setting("static_root", str, "services/www",
+            "directory whose files are served as they are ('' serves none)", metavar="DIR"),
+    Setting("app", str, "socketlab.labapp:app", "the WSGI application, as module:callable",
+            check=check_spec, metavar="MODULE:CALLABLE"),
+    Setting("app_path", list, [], "directories searched first for the application's module",
+            metavar="DIR,..."),
+    Setting("log_level", str, "info", "logging level", choices=logs.LEVELS),
+)
+
+REQUIRED_IN_FILE: Final = tuple(s.name for s in SETTINGS)
+"""A config file must set every key: it is the service's documentation, so it is complete."""
+
+
+class Site:
+    """What multiprocess-web answers, in this order: health, static files, the application."""
+
+    def __init__(self, app: WSGIGateway, static: StaticFiles | None) -> None:
+        self.app = app
+        self.static = static
+
+    def __call__(self, exchange: Exchange) -> None:
+        request = exchange.request
+        if request.path == HEALTH_PATH:
+            if request.method not in ("GET", "HEAD"):
+                raise errors.MethodNotAllowed(("GET", "HEAD"))
+            exchange.respond(200, [("Content-Type", "text/plain; charset=utf-8"),
+                                   ("Cache-Control", "no-store")], b"ok\n")
+        elif self.static is not None and self.is_static(request):
+            self.static.serve(exchange)
+        else:
+            self.app(exchange)
+
+    def is_static(self, request: Request) -> bool:
+        """A GET or HEAD for a regular file under the static root (never a ``.py`` path, never
+        a directory: ``/`` is the application's index)."""
+        if request.method not in ("GET", "HEAD") or request.path.endswith(("/", ".py")):
+            return False
+        assert self.static is not None
+        try:
+            _, _, redirect = self.static.resolve(request.path)
+        except errors.HTTPError:
+            return False
+        return not redirect
+
+
+def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) -> Supervisor:
+    """The supervisor for ``args.mode``, with a worker factory that runs in each new child."""
+    base_config = ConnectionConfig(
+        limits=Limits(),
+        header_timeout=args.header_timeout,
+        idle_timeout=args.idle_timeout,
+        io_timeout=args.io_timeout,
+    )
+    timeout: float = args.timeout
+    parent = os.getpid()
+    server: Supervisor
+
+    def make_worker(slot: int) -> Worker:
+        # Runs in the child: its own PID goes into every response head it sends.
+        config = dataclasses.replace(
+            base_config, extra_headers=((WORKER_PID_HEADER, str(os.getpid())),)
+        )
+        return Worker(site, config, heartbeat=server.heartbeat, slot=slot, timeout=timeout,
+                      parent_pid=parent)
+
+    if args.mode == "fork":
+        server = ForkingServer(listener, make_worker, max_children=args.max_children,
+                               timeout=timeout, graceful_timeout=args.graceful_timeout)
+    else:
+        server = PreforkServer(listener, make_worker, workers=args.workers,
+                               timeout=timeout, graceful_timeout=args.graceful_timeout)
+    return server
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = settings.load(
+        SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], config_flag=True,
+        required_in_file=REQUIRED_IN_FILE,
+    )
+    logs.setup(args.log_level)
+    static: StaticFiles | None = None
+    if args.static_root:
+        try:
+            static = StaticFiles(args.static_root)
+        except OSError as exc:
+            print(f"{PROG}: error: 'static_root' {args.static_root!r}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
+    try:
+        # Loaded once, in the parent: every child inherits it already imported (gunicorn's
+        # --preload), and a broken application stops the server before it listens.
+        app = load_app(args.app, args.app_path)
+    except AppLoadError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        listener = open_listener(args.host, args.port, args.backlog)
+    except OSError as exc:
+        print(f"{PROG}: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    gateway = WSGIGateway(app, multiprocess=True, multithread=False,
+                          extra_environ={"socketlab.mode": args.mode})
+    server = build_server(args, Site(gateway, static), listener)
+    log.info("serving %s (static root %s)", args.app, static.root if static else "none")
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

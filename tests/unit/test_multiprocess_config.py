@@ -1,0 +1,222 @@
+"""multiprocess-web's config file, environment and flags: one table, one-line errors, exit 2."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from multiprocess_support import (
+    REPO,
+    SERVICES,
+    START_TIMEOUT,
+    children_of,
+    config_values,
+    get,
+    toml_text,
+)
+
+from socketlab import settings
+from socketlab.apploader import AppLoadError, load_app
+from socketlab.multiprocess_web import PROG, REQUIRED_IN_FILE, SETTINGS
+
+CONFIG = REPO / "configs" / "multiprocess-web.toml"
+RUN_TIMEOUT = 20.0  # seconds for a server that must refuse to start
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKETLAB_")}
+    full_env.update(PYTHONPATH=str(SERVICES), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "socketlab.multiprocess_web", *args], cwd=REPO,
+                          env=full_env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                          check=False)
+
+
+def write_config(tmp_path: Path, values: dict[str, Any]) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml_text(values))
+    return path
+
+
+# --- the shipped file ---------------------------------------------------------------------------
+
+
+def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
+    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
+                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
+    assert args.mode == "prefork"
+    assert args.app == "socketlab.labapp:app"
+    lines = CONFIG.read_text().splitlines()
+    for setting in SETTINGS:
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{setting.name} = "))
+        assert lines[index - 1].startswith("#"), f"{setting.name} has no comment above it"
+
+
+def test_shipped_config_values_are_the_documented_defaults() -> None:
+    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
+                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
+    for setting in SETTINGS:
+        if setting.name == "host":
+            continue  # loopback in the file; the container passes --host 0.0.0.0
+        assert getattr(args, setting.name) == setting.default, setting.name
+
+
+# --- bad values: one line, exit 2 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"prot": 8888}, r"unknown key 'prot'"),
+        ({"workers": "four"}, r"'workers' expects an integer from 1 to 64, got 'four'"),
+        ({"workers": 0}, r"'workers' expects an integer from 1 to 64, got 0"),
+        ({"mode": "threads"}, r"'mode' expects one of 'fork', 'prefork', got 'threads'"),
+        ({"timeout": "30s"}, r"'timeout' expects a number"),
+        ({"app": "no colon here"}, r"'app' expects 'module:callable'"),
+        ({"app": "__import__('os').system('id'):x"}, r"'app' expects 'module:callable'"),
+        ({"app_path": "apps"}, r"'app_path' expects a list of strings"),
+        ({"port": 70000}, r"'port' expects an integer from 0 to 65535"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, change: dict[str, Any],
+                                              expected: str) -> None:
+    path = write_config(tmp_path, config_values(**change))
+    result = run(["--config", str(path)])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert re.search(expected, result.stderr), result.stderr
+
+
+def test_missing_key_is_named(tmp_path: Path) -> None:
+    values = config_values()
+    del values["max_children"]
+    result = run(["--config", str(write_config(tmp_path, values))])
+    assert result.returncode == 2
+    assert "missing key 'max_children'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_config_is_data_never_code(tmp_path: Path) -> None:
+    path = tmp_path / "seed-style.conf"
+    marker = tmp_path / "pwned"
+    path.write_text(f'{{"port": __import__("pathlib").Path("{marker}").touch()}}\n')
+    result = run(["--config", str(path)])
+    assert result.returncode == 2
+    assert "not valid TOML" in result.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"app": "no_such_module_here:app"}, "no module named 'no_such_module_here'"),
+        ({"app": "socketlab.labapp:nothing"}, "socketlab.labapp has no attribute 'nothing'"),
+        ({"app": "socketlab.labapp:SERVICE_X"}, "has no attribute"),
+        ({"app": "socketlab.labapp.site:SERVICE"}, "is a str, not callable"),
+        ({"static_root": "/no/such/dir"}, "'static_root' '/no/such/dir'"),
+        ({"app_path": ["/no/such/dir"]}, "app search path entry '/no/such/dir'"),
+    ],
+)
+def test_unusable_app_or_root_is_one_line_too(tmp_path: Path, change: dict[str, Any],
+                                              expected: str) -> None:
+    result = run(["--config", str(write_config(tmp_path, config_values(**change)))])
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_flag_and_environment_errors_exit_2_as_well() -> None:
+    assert run(["--workers", "many"]).returncode == 2
+    result = run([], env={"SOCKETLAB_MODE": "threads"})
+    assert result.returncode == 2
+    assert "environment variable SOCKETLAB_MODE: 'mode' expects one of" in result.stderr
+
+
+# --- precedence: file < environment < flags --------------------------------------------------------
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKETLAB_")}
+    full_env.update(PYTHONPATH=str(SERVICES), PYTHONUNBUFFERED="1", **(env or {}))
+    proc = subprocess.Popen([sys.executable, "-m", "socketlab.multiprocess_web", *args], cwd=REPO,
+                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT
+    for line in proc.stdout:
+        match = re.search(r"(\w+) mode: listening on [^ ]+:(\d+)", line)
+        if match:
+            return proc, int(match.group(2))
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == 0
+    return out
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "apps"
+    folder.mkdir()
+    (folder / "hello.py").write_text(
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'hello from ' + environ['socketlab.mode'].encode()]\n"
+    )
+    proc, port = start(["--config", str(CONFIG), "--host", "127.0.0.1", "--port", "0",
+                        "--mode", "fork", "--app", "hello:application", "--app-path", str(folder)])
+    try:
+        answer = get(port, "/")
+        assert answer.body == b"hello from fork"
+    finally:
+        stop(proc)
+
+
+def test_environment_overrides_the_file() -> None:
+    proc, port = start(["--config", str(CONFIG), "--port", "0"],
+                       env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"})
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            live = [p for p, s in children_of(proc.pid).items() if s != "Z"]
+            if len(live) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert len(live) == 3
+        assert get(port, "/healthz").status == 200
+    finally:
+        stop(proc)
+
+
+# --- the loader on its own ----------------------------------------------------------------------------
+
+
+def test_load_app_from_the_search_path_without_eval(tmp_path: Path) -> None:
+    (tmp_path / "pkgapp").mkdir()
+    (tmp_path / "pkgapp" / "__init__.py").write_text("")
+    (tmp_path / "pkgapp" / "web.py").write_text(
+        "class Api:\n    def wsgi_app(self, environ, start_response):\n        return []\n"
+        "api = Api()\n"
+    )
+    app = load_app("pkgapp.web:api.wsgi_app", [str(tmp_path)])
+    assert app.__name__ == "wsgi_app"
+    with pytest.raises(AppLoadError, match="expected 'module:callable'"):
+        load_app("pkgapp.web:api.wsgi_app()", [str(tmp_path)])
+
+
+def test_a_broken_app_module_keeps_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "brokenapp.py").write_text("import no_such_dependency_xyz\n")
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        load_app("brokenapp:app", [str(tmp_path)])
