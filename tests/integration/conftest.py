@@ -271,23 +271,30 @@ class Lab:
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
         wait_healthy: bool = True,
+        extra_aliases: Sequence[str] = (),
+        healthcheck_test: list[str] | None = None,
     ) -> Iterator[DockerContainer]:
         """Run ``socketlab/<service>`` on ``network`` under ``alias`` (default: the service name).
 
-        The container's hostname is the alias too, as in compose.yaml. Each port in ``publish``
+        The container's hostname is the alias too, as in compose.yaml; ``extra_aliases`` are
+        more DNS names for it on ``network``. Each port in ``publish``
         (``8080`` or ``"9999/udp"``) is published on 127.0.0.1 at a port Docker picks; read it
         with :meth:`host_port`. Waits until the image's HEALTHCHECK reports healthy; on failure
         the container's state and logs are in the message. Removed on exit, whatever happens.
+        ``healthcheck_test`` replaces the image's probe command (a server moved to another port).
         """
         alias = alias or service
+        healthcheck: dict[str, Any] = {"interval": HEALTH_INTERVAL_NS}
+        if healthcheck_test is not None:
+            healthcheck["test"] = healthcheck_test
         container = (
             DockerContainer(self.images.tag(service), env=env or {})
             .with_network(network)
-            .with_network_aliases(alias)
+            .with_network_aliases(alias, *extra_aliases)
             .with_kwargs(
                 labels={RUN_LABEL: RUN_ID},
                 hostname=alias,
-                healthcheck={"interval": HEALTH_INTERVAL_NS},
+                healthcheck=healthcheck,
             )
         )
         if command is not None:
@@ -349,6 +356,17 @@ class Lab:
         finally:
             container.stop()
 
+    @staticmethod
+    @contextlib.contextmanager
+    def logs_on_failure(*containers: Container | DockerContainer) -> Iterator[None]:
+        """Append each container's state and logs to an assertion or ``pytest.fail`` message
+        raised inside the block: a failed cross-container check shows what each side saw."""
+        try:
+            yield
+        except (AssertionError, pytest.fail.Exception) as exc:
+            context = "\n".join(describe(container) for container in containers)
+            raise AssertionError(f"{exc}\n{context}") from None
+
     def exec(self, container: Container, cmd: list[str], *, check: bool = True) -> ExecResult:
         """Run ``cmd`` in ``container``; with ``check``, fail (with its output) unless it exits 0.
 
@@ -405,6 +423,13 @@ def lab(docker_client: DockerClient, images: Images) -> Lab:
     return Lab(docker_client, images)
 
 
+def fresh_network() -> Network:
+    """A new user-defined bridge network (Docker picks the subnet), labelled for the sweep.
+
+    Use it as a context manager; remove the containers on it first."""
+    return Network(docker_network_kw={"driver": "bridge", "labels": {RUN_LABEL: RUN_ID}})
+
+
 @pytest.fixture(scope="module")
 def lab_network() -> Iterator[Network]:
     """A fresh user-defined bridge network for one test module (Docker picks the subnet).
@@ -412,5 +437,5 @@ def lab_network() -> Iterator[Network]:
     Module-scoped containers that use it are torn down first (pytest finalizes dependents
     before their dependencies), so removing it never meets active endpoints.
     """
-    with Network(docker_network_kw={"driver": "bridge", "labels": {RUN_LABEL: RUN_ID}}) as network:
+    with fresh_network() as network:
         yield network
