@@ -46,10 +46,16 @@ RUN set -eu; \
 # configs/browser/ read-only at /etc/socketlab/browser, so editing a visit needs no rebuild.
 COPY socketlab/ /opt/socketlab/socketlab/
 
+# The schedule is settings, not arguments, so compose can change it with SOCKETLAB_<NAME>
+# variables (a flag would win over them): a visit every 20 s, start to start, for at most a
+# million visits (about 230 days), each page reported to stdout.
 ENV PYTHONPATH=/opt/socketlab \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    LANG=C.UTF-8
+    LANG=C.UTF-8 \
+    SOCKETLAB_REPEAT=1000000 \
+    SOCKETLAB_INTERVAL=20 \
+    SOCKETLAB_HEARTBEAT=/tmp/browser.heartbeat
 WORKDIR /tmp
 USER lab
 
@@ -58,14 +64,15 @@ USER lab
 # A client has no port to probe, so the healthcheck asks whether the visit loop is alive: the
 # browser rewrites /tmp/browser.heartbeat after every page and visit, and the probe fails when
 # that file is older than 120 s (one page's total deadline, 60 s, plus the 20 s interval, plus
-# margin). Pages that fail because a server is down still beat: that is the server's problem.
+# margin; keep it above SOCKETLAB_TOTAL_TIMEOUT + SOCKETLAB_INTERVAL if you raise those). Pages
+# that fail because a server is down still beat: that is the server's problem.
 # No --start-interval: it needs API 1.44, and this engine speaks 1.41.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3", "-m", "socketlab.browser.heartbeat", "/tmp/browser.heartbeat", "120"]
 
 # The browser is PID 1 (exec form, no shell, no init): on SIGTERM it cancels the requests in
-# flight and exits within a second. Visits every 20 s (start to start) for at most a million
-# visits (about 230 days); run it with your own command for a one-off load, e.g.
-#   docker run --rm --network labnet socketlab/browser python3 -m socketlab.browser http://threaded-web:8080/
+# flight and exits within a second. For a one-off load give your own command, e.g.
+#   docker run --rm --network labnet -e SOCKETLAB_REPEAT=1 socketlab/browser \
+#       python3 -m socketlab.browser http://threaded-web:8080/
 STOPSIGNAL SIGTERM
-CMD ["python3", "-m", "socketlab.browser", "--scenario", "/etc/socketlab/browser", "--repeat", "1000000", "--interval", "20", "--heartbeat", "/tmp/browser.heartbeat"]
+CMD ["python3", "-m", "socketlab.browser", "--scenario", "/etc/socketlab/browser"]

@@ -55,7 +55,13 @@ def run_browser(lab: Lab, network: Network, *args: str) -> tuple[int, str]:
     exit status and stdout. The container is removed afterwards whatever happens."""
     command = ["python3", "-m", "socketlab.browser", *args]
     with lab.service(
-        "browser", network, "browser", publish=(), command=command, wait_healthy=False
+        "browser",
+        network,
+        "browser",
+        publish=(),
+        command=command,
+        env={"SOCKETLAB_REPEAT": "1"},  # the image's schedule would visit a million times
+        wait_healthy=False,
     ) as container:
         wrapped = container.get_wrapped_container()
         try:

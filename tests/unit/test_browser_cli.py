@@ -396,12 +396,12 @@ def test_sigterm_ends_a_page_in_flight(tmp_path: Path) -> None:
 def test_heartbeat_health(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     beat = tmp_path / "beat"
     assert heartbeat.main([str(beat), "10"]) == 1
-    assert "no visit finished yet" in capsys.readouterr().err
+    assert "no page finished yet" in capsys.readouterr().err
     heartbeat.beat(beat, "visit 1/1: ok")
     assert heartbeat.main([str(beat), "10"]) == 0
     old = time.time() - 100
     os.utime(beat, (old, old))
     assert heartbeat.main([str(beat), "10"]) == 1
-    assert "last visit finished 100 s ago" in capsys.readouterr().err
+    assert "last page or visit finished 100 s ago" in capsys.readouterr().err
     assert heartbeat.main([str(beat)]) == 2
     assert heartbeat.main([str(beat), "x"]) == 2

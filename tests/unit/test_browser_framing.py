@@ -202,6 +202,8 @@ def test_unknown_host_uses_the_resolver_and_reports_its_reason() -> None:
     entry = page.entries[0]
     assert isinstance(entry.error, e.UnknownHost)
     assert "cannot resolve 'no-such-host.invalid': Name or service not known" in str(entry.error)
+    assert entry.timings.dns >= 0
+    assert entry.timings.connect == -1
 
 
 def test_resolver_result_is_cached_per_host() -> None:

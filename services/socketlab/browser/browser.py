@@ -420,6 +420,7 @@ class Browser:
         )
         lease: Lease | None = None
         progress = Progress()
+        started = time.perf_counter()
         try:
             if self.cancel.is_set():
                 raise errors.Cancelled("the browser is stopping")
@@ -453,7 +454,16 @@ class Browser:
                 errors.Cancelled("the browser is stopping") if self.cancel.is_set() else exc
             )
             entry.wire_bytes = progress.received
-            if lease is not None:
+            if lease is None:
+                # Failed before a connection was had: the time went to the step that failed.
+                spent = (time.perf_counter() - started) * 1000
+                if isinstance(exc, errors.UnknownHost):
+                    entry.timings.dns = spent
+                elif isinstance(exc, (errors.ConnectError, errors.ConnectTimeout)):
+                    entry.timings.connect = spent
+                else:
+                    entry.timings.blocked = spent
+            else:
                 self.pool.release(lease.conn, reusable=False)
                 now = time.perf_counter()
                 if progress.sent_at:

@@ -46,17 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         seconds = age(args[0])
-        last = Path(args[0]).read_text(encoding="utf-8").strip()
+        # "<epoch> <what happened>": the age comes from the file's mtime, show only the words.
+        last = Path(args[0]).read_text(encoding="utf-8").strip().partition(" ")[2]
     except OSError as exc:
-        print(f"unhealthy: no visit finished yet ({args[0]}: {exc.strerror})", file=sys.stderr)
+        print(f"unhealthy: no page finished yet ({args[0]}: {exc.strerror})", file=sys.stderr)
         return 1
     if seconds > max_age:
         print(
-            f"unhealthy: last visit finished {seconds:.0f} s ago (limit {max_age:g} s)",
+            f"unhealthy: last page or visit finished {seconds:.0f} s ago (limit {max_age:g} s)",
             file=sys.stderr,
         )
         return 1
-    print(f"healthy: last visit {seconds:.0f} s ago: {last}")
+    print(f"healthy: last beat {seconds:.0f} s ago: {last}")
     return 0
 
 

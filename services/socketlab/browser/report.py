@@ -39,6 +39,10 @@ def _size(entry: Entry) -> str:
     return f"{len(entry.body)} B" if entry.status else "-"
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _ms(value: float) -> str:
     return f"{value:.1f} ms" if value >= 0 else "-"
 
@@ -121,9 +125,10 @@ def format_page(page: PageLoad) -> str:
         else ""
     )
     lines.append(
-        f"summary: {s['requests']} requests{failed} | {s['content_bytes']} B of content, "
-        f"{s['transferred_bytes']} B transferred | {s['connections_opened']} connections "
-        f"opened, {s['requests_on_reused_connections']} requests on reused ones | "
+        f"summary: {_n(s['requests'], 'request')}{failed} | {s['content_bytes']} B of content, "
+        f"{s['transferred_bytes']} B transferred | "
+        f"{_n(s['connections_opened'], 'connection')} opened, "
+        f"{_n(s['requests_on_reused_connections'], 'request')} on reused ones | "
         f"DOMContentLoaded {_ms(page.content_loaded_ms)}, load {_ms(page.load_ms)}{skipped}"
     )
     if page.connections:
@@ -137,7 +142,7 @@ def format_page(page: PageLoad) -> str:
                 )
             lines.append(
                 f"  #{info.id} {_addr(info.local)} -> {_addr(info.remote)}  "
-                f"{info.requests} requests{seen}"
+                f"{_n(info.requests, 'request')}{seen}"
             )
     if page.expectations:
         lines.append("expectations:")
