@@ -312,7 +312,7 @@ def children_of(pid: int) -> dict[int, str]:
                 stat = handle.read()
         except OSError:
             continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses; split after the last ')'.
+        # "pid (comm) state ppid ...": comm may hold spaces and ')'; split after the last ')'.
         state, ppid = stat.rsplit(")", 1)[1].split()[:2]
         if int(ppid) == pid:
             out[int(entry)] = state

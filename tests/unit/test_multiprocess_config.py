@@ -67,7 +67,7 @@ def test_shipped_config_values_are_the_documented_defaults() -> None:
         assert getattr(args, setting.name) == setting.default, setting.name
 
 
-# --- bad values: one line, exit 2 ------------------------------------------------------------------
+# --- bad values: one line, exit 2 -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_flag_and_environment_errors_exit_2_as_well() -> None:
     assert "environment variable SOCKETLAB_MODE: 'mode' expects one of" in result.stderr
 
 
-# --- precedence: file < environment < flags --------------------------------------------------------
+# --- precedence: file < environment < flags -------------------------------------------------------
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
@@ -200,7 +200,7 @@ def test_environment_overrides_the_file() -> None:
         stop(proc)
 
 
-# --- the loader on its own ----------------------------------------------------------------------------
+# --- the loader on its own ------------------------------------------------------------------------
 
 
 def test_load_app_from_the_search_path_without_eval(tmp_path: Path) -> None:

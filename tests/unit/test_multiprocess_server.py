@@ -92,7 +92,7 @@ def apps(tmp_path: Path) -> Path:
     return folder
 
 
-# --- the two modes ---------------------------------------------------------------------------------
+# --- the two modes --------------------------------------------------------------------------------
 
 
 def test_fork_mode_serves_concurrent_requests_in_distinct_children(tmp_path: Path) -> None:
@@ -173,7 +173,8 @@ def test_hung_request_is_stopped_after_the_timeout(tmp_path: Path, mode: str) ->
         assert TIMEOUT <= took < KILL_WITHIN
         # The server goes on: a fresh worker answers the next request.
         after = srv.get("/whoami")
-        assert after.status == 200 and after.pid != answer.pid
+        assert after.status == 200
+        assert after.pid != answer.pid
         assert "past the 1 s timeout: SIGABRT" in srv.log()
 
 
@@ -197,8 +198,10 @@ def test_app_exception_is_a_500_and_the_worker_goes_on(tmp_path: Path, apps: Pat
         failed = srv.get("/boom")
         after = srv.get("/fine")
         assert failed.status == 500
-        assert b"the application broke" not in failed.body and b"Traceback" not in failed.body
-        assert after.status == 200 and after.body == str(failed.pid).encode()  # same worker
+        assert b"the application broke" not in failed.body
+        assert b"Traceback" not in failed.body
+        assert after.status == 200
+        assert after.body == str(failed.pid).encode()
         log = srv.log()
         assert "application failed on GET /boom" in log
         assert "RuntimeError: the application broke" in log  # the traceback, for the operator
@@ -239,7 +242,7 @@ def test_prefork_descriptors_stay_flat_across_replacements(tmp_path: Path) -> No
         assert not [s for s in srv.children().values() if s == "Z"]
 
 
-# --- stopping ----------------------------------------------------------------------------------------
+# --- stopping -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["prefork", "fork"])
@@ -254,7 +257,8 @@ def test_sigterm_drains_an_in_flight_delay_then_exits(tmp_path: Path, mode: str)
         with pytest.raises(ConnectionRefusedError):  # no longer accepting
             socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
         client.join(HTTP_TIMEOUT)
-        assert result and result[0].status == 200, srv.log()
+        assert result, srv.log()
+        assert result[0].status == 200, srv.log()
         assert result[0].json()["delay"] == 1.5
         assert result[0].header("Connection") == "close"
         assert srv.wait() == 0
@@ -304,12 +308,15 @@ os.fork = _failing_fork
 def test_fork_mode_survives_a_failed_fork(tmp_path: Path) -> None:
     with server_process(tmp_path, preamble=FAIL_FORK.format(n=1), mode="fork") as srv:
         refused = srv.get("/whoami")
-        assert refused.status == 503 and refused.header("Retry-After") == "1"
+        assert refused.status == 503
+        assert refused.header("Retry-After") == "1"
         time.sleep(0.6)  # the parent pauses accepting for FORK_RETRY_PAUSE
         served = srv.get("/whoami")
         assert served.status == 200
-        assert srv.proc is not None and srv.proc.poll() is None
-        assert "fork() for connection" in srv.log() and "Resource temporarily" in srv.log()
+        assert srv.proc is not None
+        assert srv.proc.poll() is None
+        assert "fork() for connection" in srv.log()
+        assert "Resource temporarily" in srv.log()
 
 
 def test_prefork_survives_a_failed_fork(tmp_path: Path) -> None:
@@ -332,18 +339,22 @@ def test_worker_pid_on_every_answer_and_in_the_access_log(tmp_path: Path) -> Non
         broken = request(srv.port, b"GET / HTTP/1.1\r\n\r\n")[0]  # no Host: the core's 400
         for answer in (static, dynamic, missing, broken):
             assert answer.pid in pool
-        assert static.status == 200 and dynamic.status == 200
-        assert missing.status == 404 and broken.status == 400
+        assert static.status == 200
+        assert dynamic.status == 200
+        assert missing.status == 404
+        assert broken.status == 400
         time.sleep(0.1)
         log = srv.log()
         assert f'"GET /css/site.css HTTP/1.1" 200 {len(static.body)}' in log
-        assert f"pid={static.pid}" in log and f"pid={dynamic.pid}" in log
+        assert f"pid={static.pid}" in log
+        assert f"pid={dynamic.pid}" in log
 
 
 def test_dispatch_between_static_files_and_the_application(tmp_path: Path) -> None:
     with server_process(tmp_path, mode="prefork", workers=1) as srv:
         home = srv.get("/")
-        assert home.status == 200 and b"multiprocess-web" in home.body
+        assert home.status == 200
+        assert b"multiprocess-web" in home.body
         assert srv.get("/index.py").body.count(b"Seed URL") == 1
         static_index = srv.get("/index.html")
         assert b"served by threaded-web" in static_index.body  # the shared static site
@@ -354,7 +365,8 @@ def test_dispatch_between_static_files_and_the_application(tmp_path: Path) -> No
             assert answer.status in (400, 404), attack
             assert b"root:" not in answer.body
         health = srv.get("/healthz")
-        assert health.status == 200 and health.body == b"ok\n"
+        assert health.status == 200
+        assert health.body == b"ok\n"
 
 
 def test_many_requests_across_the_pool_stay_correct(tmp_path: Path) -> None:

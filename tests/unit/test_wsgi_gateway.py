@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from wsgiref.validate import validator
 
 import pytest
@@ -65,7 +65,8 @@ def test_environ_has_every_cgi_and_wsgi_key() -> None:
     assert env["REQUEST_URI"] == "/a%20b/%C3%A9?x=1&y=%20"
     assert env["CONTENT_TYPE"] == "text/plain"
     assert env["CONTENT_LENGTH"] == "5"
-    assert "HTTP_CONTENT_TYPE" not in env and "HTTP_CONTENT_LENGTH" not in env
+    assert "HTTP_CONTENT_TYPE" not in env
+    assert "HTTP_CONTENT_LENGTH" not in env
     assert env["SERVER_NAME"] == socket.gethostname()
     assert env["SERVER_PORT"] == str(srv.port)
     assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
@@ -121,7 +122,8 @@ def test_input_ends_with_the_content_length_and_the_next_request_survives() -> N
     with gateway_server(reader_app) as srv:
         first, second = request(srv.port, raw, ["POST", "GET"])
     assert first.body == b"hello#"  # EOF after the body, not the pipelined request
-    assert second.status == 200 and second.body == b"#"
+    assert second.status == 200
+    assert second.body == b"#"
 
 
 def test_input_of_a_chunked_body() -> None:
@@ -219,7 +221,8 @@ def test_head_gets_the_length_without_the_body() -> None:
     with gateway_server(app) as srv:
         head, get = request(srv.port, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n"
                                       b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", ["HEAD", "GET"])
-    assert head.header("Content-Length") == "12" and head.body == b""
+    assert head.header("Content-Length") == "12"
+    assert head.body == b""
     assert get.body == b"twelve bytes"
 
 
@@ -234,7 +237,8 @@ def test_empty_body_gets_content_length_zero() -> None:
 
     with gateway_server(app) as srv:
         answer = request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
-    assert answer.status == 204 and answer.body == b""
+    assert answer.status == 204
+    assert answer.body == b""
     with gateway_server(app2) as srv:
         answer = request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
     assert answer.header("Content-Length") == "0"
@@ -287,7 +291,8 @@ def test_every_response_carries_the_configured_extra_headers() -> None:
         ok = request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
         bad = request(srv.port, b"GET / HTTP/1.1\r\n\r\n")[0]  # no Host: the core's own 400
     assert ok.pid == 4242
-    assert bad.status == 400 and bad.pid == 4242
+    assert bad.status == 400
+    assert bad.pid == 4242
 
 
 # --- start_response and exc_info ---------------------------------------------------------------
@@ -304,7 +309,8 @@ def test_exc_info_replaces_a_head_not_yet_sent() -> None:
 
     with gateway_server(app) as srv:
         answer = request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
-    assert answer.status == 503 and answer.head.reason == "Try Later"
+    assert answer.status == 503
+    assert answer.head.reason == "Try Later"
     assert answer.header("X-Old") is None
     assert answer.body == b"sorry"
 
@@ -328,7 +334,8 @@ def test_exc_info_after_the_head_was_sent_reraises_and_closes(
         while chunk := sock.recv(65536):
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert b"partial" in received and b"never" not in received
+    assert b"partial" in received
+    assert b"never" not in received
     assert not received.endswith(b"0\r\n\r\n")  # no last chunk: the client sees it was cut
     assert "KeyError" in caplog.text
 
@@ -377,13 +384,13 @@ def test_body_that_is_not_bytes_is_an_error() -> None:
         assert request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0].status == 500
 
 
-# --- failures and close() ---------------------------------------------------------------------------
+# --- failures and close() -------------------------------------------------------------------------
 
 
 class Tracked:
     """An iterable response that records whether close() was called."""
 
-    closed: list[str] = []
+    closed: ClassVar[list[str]] = []
 
     def __init__(self, name: str, fail_at: int | None = None) -> None:
         self.name = name
@@ -437,11 +444,13 @@ def test_app_exception_is_a_500_without_traceback_logged_and_serving_goes_on(
         after = request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
     assert answer.status == 500
     assert answer.header("Connection") == "close"
-    assert b"secret detail" not in answer.body and b"Traceback" not in answer.body
+    assert b"secret detail" not in answer.body
+    assert b"Traceback" not in answer.body
     assert b"ZeroDivisionError" not in answer.body
     assert "application failed on GET /boom" in caplog.text
     assert "ZeroDivisionError: secret detail 42" in caplog.text  # the traceback is in the log
-    assert after.status == 200 and after.body == b"fine"
+    assert after.status == 200
+    assert after.body == b"fine"
 
 
 def test_wsgi_errors_become_log_lines(caplog: pytest.LogCaptureFixture) -> None:
@@ -474,7 +483,8 @@ def test_lazy_start_response_inside_the_generator() -> None:
 
     with gateway_server(app) as srv:
         answer = request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
-    assert answer.status == 201 and answer.body == b"made"
+    assert answer.status == 201
+    assert answer.body == b"made"
 
 
 # --- wsgiref.validate ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any, Final
 HTML: Final = "text/html; charset=utf-8"
 TEXT: Final = "text/plain; charset=utf-8"
 JSON: Final = "application/json"
+NO_CONTENT: Final = (204, 304)
 
 
 def status_line(code: int) -> str:
@@ -32,8 +33,9 @@ class Response:
     ) -> None:
         self.status = status
         self.headers = list(headers or [])
-        if content_type is not None and not any(n.lower() == "content-type"
-                                                for n, _ in self.headers):
+        # 204 and 304 have no content, so no type either (RFC 9110 §15.3.5, §15.4.5).
+        if content_type is not None and status not in NO_CONTENT and not any(
+                n.lower() == "content-type" for n, _ in self.headers):
             self.headers.append(("Content-Type", content_type))
         self.body: bytes | Iterable[bytes] = body.encode("utf-8") if isinstance(body, str) else body
 
