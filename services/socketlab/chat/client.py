@@ -219,6 +219,7 @@ class Console:
         self.interactive = interactive
         self.tracing = trace
         self.prompt = "> "
+        self.reading = False  # input() is waiting: a shown line must redraw prompt and typing
         self.lock = threading.Lock()
         self._readline: object | None = None
         if interactive:
@@ -233,7 +234,7 @@ class Console:
         with self.lock:
             if not self.interactive:
                 self.stream.write(f"{now_stamp()} {text}\n")
-            elif self._readline is not None:
+            elif self._readline is not None and self.reading:
                 typed = self._readline.get_line_buffer()  # type: ignore[attr-defined]
                 self.stream.write(f"\r\x1b[2K{text}\n{self.prompt}{typed}")
             else:
@@ -679,10 +680,13 @@ def run_interactive(client: ChatClient) -> int:
     client.on_bye = bye
     try:
         while not client.finished.is_set():
+            console.reading = True
             try:
                 line = input(console.prompt)
             except EOFError:
                 break
+            finally:
+                console.reading = False
             if not client.handle_line(line):
                 break
     except KeyboardInterrupt:
