@@ -4,6 +4,7 @@ library's http.server (HTTP/1.0 and HTTP/1.1), plus the 6-connections-per-host b
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -62,7 +63,7 @@ def test_whoami_probe_matches_every_local_port(lab: str) -> None:
     assert {c.local[1] for c in page.connections} == reported_ports
     text = format_page(page)
     for conn in page.connections:
-        assert f"server saw 127.0.0.1:{conn.local[1]}" in text
+        assert f"server saw 127.0.0.1:{conn.local[1]} (pid {os.getpid()})" in text
 
 
 def test_keep_alive_spans_pages(lab: str) -> None:

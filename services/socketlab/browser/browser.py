@@ -523,6 +523,8 @@ class Browser:
                 try:
                     doc = json.loads(entry.body)
                     conn.server_view = (str(doc["client_ip"]), int(doc["client_port"]))
+                    pid = doc.get("pid")
+                    conn.server_pid = pid if isinstance(pid, int) else None
                 except (ValueError, KeyError, TypeError):
                     pass
 
@@ -541,6 +543,7 @@ class Browser:
                     entry.remote,
                     0,
                     conn.server_view if conn is not None else None,
+                    conn.server_pid if conn is not None else None,
                 )
             info.requests += 1
         return [infos[k] for k in sorted(infos)]

@@ -106,6 +106,7 @@ class ConnectionInfo:
     remote: tuple[str, int]
     requests: int
     server_view: tuple[str, int] | None = None
+    server_pid: int | None = None
 
 
 @dataclass

@@ -137,8 +137,9 @@ def format_page(page: PageLoad) -> str:
             seen = ""
             if info.server_view is not None:
                 same = info.server_view == (info.local[0], info.local[1])
-                seen = f"  server saw {_addr(info.server_view)}" + (
-                    "" if same else " (not our address: NAT or a proxy in between)"
+                pid = f" (pid {info.server_pid})" if info.server_pid is not None else ""
+                seen = f"  server saw {_addr(info.server_view)}{pid}" + (
+                    "" if same else " -- not our address: NAT or a proxy in between"
                 )
             lines.append(
                 f"  #{info.id} {_addr(info.local)} -> {_addr(info.remote)}  "
@@ -204,7 +205,11 @@ def page_to_dict(page: PageLoad) -> dict[str, Any]:
                 "requests": c.requests,
                 "server_saw": None
                 if c.server_view is None
-                else {"client_ip": c.server_view[0], "client_port": c.server_view[1]},
+                else {
+                    "client_ip": c.server_view[0],
+                    "client_port": c.server_view[1],
+                    "pid": c.server_pid,
+                },
             }
             for c in page.connections
         ],

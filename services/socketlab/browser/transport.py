@@ -63,7 +63,8 @@ class Connection:
     local: tuple[str, int]
     parser: ResponseParser = field(default_factory=ResponseParser)
     requests: int = 0
-    server_view: tuple[str, int] | None = None
+    server_view: tuple[str, int] | None = None  # (client_ip, client_port) from /whoami
+    server_pid: int | None = None  # the process that answered /whoami on it
     closed: bool = False
 
     def is_stale(self) -> bool:
