@@ -302,7 +302,8 @@ class ChatClient:
         self.stopping = threading.Event()
         self.sock: socket.socket | None = None
         self.thread: threading.Thread | None = None
-        self.local = ""
+        self.local = ""  # our address as the kernel chose it, once connected
+        self.server = ""  # the server's address as resolved
         self.next_ping = float("inf")
         self.on_bye: Callable[[], None] | None = None
         self._given_up_shown = 0
