@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import SERVICES_DIR, fresh_network
+from conftest import fresh_network
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -45,16 +45,6 @@ PARALLEL = 3
 AGENT_LIFETIME = 120
 
 
-def _is_landed(service: str) -> bool:
-    return (SERVICES_DIR / "docker" / f"{service}.Dockerfile").is_file()
-
-
-def _landed(service: str, issue: int) -> None:
-    """Skip a check whose service is not in the tree yet (it is built by another issue)."""
-    if not _is_landed(service):
-        pytest.skip(f"{service} has not landed yet (issue {issue}): no {service}.Dockerfile")
-
-
 def _command_with(lab: Lab, service: str, *extra: str) -> list[str]:
     """The image's own CMD with ``extra`` flags appended: the last flag wins in argparse."""
     cmd: list[str] = lab.client.images.get(lab.images.tag(service)).attrs["Config"]["Cmd"]
@@ -77,7 +67,6 @@ def web(lab: Lab, lab_network: Network) -> Iterator[DockerContainer]:
 @pytest.fixture(scope="module")
 def mp_web(lab: Lab, lab_network: Network) -> Iterator[DockerContainer]:
     """multiprocess-web listening on port 8080, the same number as threaded-web."""
-    _landed("multiprocess-web", 3)
     command = _command_with(lab, "multiprocess-web", "--port", str(SHARED_PORT))
     probe = [
         "CMD",
@@ -99,7 +88,6 @@ def mp_web(lab: Lab, lab_network: Network) -> Iterator[DockerContainer]:
 @pytest.fixture(scope="module")
 def chat(lab: Lab, lab_network: Network) -> Iterator[DockerContainer]:
     """udp-chat on its usual port."""
-    _landed("udp-chat", 4)
     with lab.service("udp-chat", lab_network, publish=(f"{CHAT_PORT}/udp",)) as container:
         yield container
 
@@ -543,11 +531,11 @@ def test_4_outsider_on_another_network_cannot_reach_the_lab_until_connected(
     """A container on another bridge network neither resolves the lab's names nor reaches its
     addresses (Docker drops traffic between bridges); connected to the lab's network as well,
     it reaches every service, and they see its address there."""
-    targets = {"web": ("tcp", "threaded-web", WEB_PORT)}
-    if _is_landed("multiprocess-web"):
-        targets["mp_web"] = ("tcp", "multiprocess-web", SHARED_PORT)
-    if _is_landed("udp-chat"):
-        targets["chat"] = ("udp", "udp-chat", CHAT_PORT)
+    targets = {
+        "web": ("tcp", "threaded-web", WEB_PORT),
+        "mp_web": ("tcp", "multiprocess-web", SHARED_PORT),
+        "chat": ("udp", "udp-chat", CHAT_PORT),
+    }
     servers = {fixture: request.getfixturevalue(fixture) for fixture in targets}
     by_ip = [
         f"{kind}:{lab.ip(servers[fixture], lab_network)}:{port}"
