@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, Response, request, stream_with_context
-from multiprocess_support import gateway_server, request as raw_request, server_process
+from multiprocess_support import gateway_server, server_process
+from multiprocess_support import request as raw_request
 
 FLASK_APP = textwrap.dedent('''
     """A small Flask application, as a learner might write one."""
