@@ -372,6 +372,19 @@ def test_client_reports_icmp_port_unreachable() -> None:
     assert "could not join" in out
 
 
+def test_refused_reliable_join_stops_at_once(start_server: Callable[..., ChatServer]) -> None:
+    server = start_server()
+    port = server.address[1]
+    holder = run_client(port, "alice", "/sleep 3\n", "--linger", "0")
+    time.sleep(1)  # alice is taken by now
+    out = finish(run_client(port, "alice", "hello\n", "--reliable", "--join-timeout", "5"), 30)
+    finish(holder)
+    assert "could not join: 409" in out
+    sent = re.findall(r"^\d\d:\d\d:\d\d\.\d{3} -> (.*)$", out, re.M)
+    assert sent == [sent[0]], out  # one REL JOIN: no retransmission of a refusal, no LEAVE
+    assert sent[0] == "REL 1 JOIN alice"
+
+
 def test_client_refuses_a_bad_nick_with_status_2() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "socketlab.chat_client", "--nick", "bad nick!"],

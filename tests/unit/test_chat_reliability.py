@@ -85,6 +85,14 @@ def test_retransmitter_learns_the_round_trip_time_but_not_from_retransmissions()
     assert link.srtt == pytest.approx(0.1)
 
 
+def test_retransmitter_abandon_gives_up_everything_in_flight() -> None:
+    link = Retransmitter()
+    link.send("JOIN taken", 0.0)
+    assert link.abandon() == 1
+    assert link.due(100.0) == []
+    assert link.given_up == 1
+
+
 def test_retransmitter_outbox_is_bounded() -> None:
     link = Retransmitter(capacity=4)
     for i in range(10):

@@ -298,6 +298,7 @@ class ChatClient:
         self.replay = ReplayWindow()
         self.rng = random.Random(args.seed or None)  # noqa: S311 - simulated loss, not crypto
         self.welcomed = threading.Event()
+        self.answered = threading.Event()  # WELCOME or a refusal came: join() stops waiting
         self.finished = threading.Event()  # BYE received: we are no member any more
         self.stopping = threading.Event()
         self.sock: socket.socket | None = None
@@ -331,18 +332,21 @@ class ChatClient:
         """Send JOIN until WELCOME (or a refusal, or ``--join-timeout``); True when joined."""
         deadline = time.monotonic() + self.args.join_timeout
         self.send(Join(self.args.nick))
-        while not self.welcomed.wait(min(RETRY_INTERVAL, max(0.0, deadline - time.monotonic()))):
-            with self.lock:
-                refused = self.state.refused
-            if refused or time.monotonic() >= deadline:
-                return False
+        while not self.answered.wait(min(RETRY_INTERVAL, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break
             if self.link is None:  # a reliable JOIN is retransmitted by the link
                 self.send(Join(self.args.nick))
-        return True
+        if self.welcomed.is_set():
+            return True
+        with self.lock:
+            if self.link is not None:  # stop resending a JOIN that was refused
+                self.link.abandon()
+        return False
 
     def leave(self) -> None:
         """Say LEAVE and wait (briefly) for BYE; the server's idle timeout covers a lost LEAVE."""
-        if self.finished.is_set() or self.sock is None:
+        if self.finished.is_set() or self.sock is None or not self.welcomed.is_set():
             return
         if self.link is not None:
             self._drain()
@@ -446,8 +450,9 @@ class ChatClient:
         for data in self.link.due(now):
             self._transmit(data)
         if self.link.given_up > self._given_up_shown:
+            count = self.link.given_up - self._given_up_shown
             self._given_up_shown = self.link.given_up
-            self.console.show(f"! gave up a datagram after {self.link.max_attempts} attempts")
+            self.console.show(f"! gave up {count} datagram(s) that were never acknowledged")
 
     def _ping_interval(self) -> float:
         if self.args.ping_interval:
@@ -489,6 +494,7 @@ class ChatClient:
                 if self.args.keepalive:
                     self.next_ping = time.monotonic() + self._ping_interval()
                 self.welcomed.set()
+                self.answered.set()
                 show(
                     f"* welcome {event.nick}: you are {self.local} here, the server "
                     f"{self.server} sees you as {event.addr}"
@@ -514,6 +520,7 @@ class ChatClient:
         elif isinstance(event, Error):
             if not self.welcomed.is_set():
                 state.refused = f"{event.code} {escape_controls(event.reason)}"
+                self.answered.set()
             show(f"! server refused: {event.code} {escape_controls(event.reason)}")
         elif isinstance(event, Bye):
             state.bye = escape_controls(event.why)

@@ -166,3 +166,10 @@ class Retransmitter:
 
     def in_flight(self) -> int:
         return len(self.outbox)
+
+    def abandon(self) -> int:
+        """Give up everything in flight at once (the peer refused us: resending is pointless)."""
+        count = len(self.outbox)
+        self.outbox.clear()
+        self.given_up += count
+        return count
