@@ -34,10 +34,11 @@ ACCEPT_ERROR_PAUSE: Final = 0.1
 """Seconds to stop accepting after accept() fails for lack of descriptors or memory."""
 
 REFUSAL_RESPONSE: Final = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Retry-After: 1\r\nContent-Length: 30\r\nConnection: close\r\n\r\n"
-    b"server busy, try again shortly\n"
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    "Retry-After: 1\r\nContent-Length: 30\r\nConnection: close\r\nX-Worker-Pid: {pid}\r\n\r\n"
+    "server busy, try again shortly\n"
 )
+"""What the parent answers when it cannot fork; X-Worker-Pid names the parent, which answered."""
 
 WorkerFactory = Callable[[int], Worker]
 """Builds the Worker of a new child, given its heartbeat slot (called in the child)."""
@@ -121,7 +122,7 @@ class ForkingServer(Supervisor):
         log.warning("%s:%d refused with 503: cannot fork a child", addr[0], addr[1])
         try:
             sock.setblocking(False)
-            sock.send(REFUSAL_RESPONSE)
+            sock.send(REFUSAL_RESPONSE.format(pid=self.pid).encode("ascii"))
             sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
             if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EAGAIN):

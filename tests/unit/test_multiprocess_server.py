@@ -310,6 +310,7 @@ def test_fork_mode_survives_a_failed_fork(tmp_path: Path) -> None:
         refused = srv.get("/whoami")
         assert refused.status == 503
         assert refused.header("Retry-After") == "1"
+        assert refused.pid == srv.pid  # the parent answered this one itself
         time.sleep(0.6)  # the parent pauses accepting for FORK_RETRY_PAUSE
         served = srv.get("/whoami")
         assert served.status == 200
