@@ -51,8 +51,8 @@ log = logging.getLogger("socketlab.worker")
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_TIMEOUT: Final = 3
-"""Exit status of a worker stopped by its parent for being past its deadline (gunicorn's
-WORKER_BOOT_ERROR is 3 too, but nothing here depends on the number beyond this module)."""
+"""Exit status of a worker that stopped because its parent found it past its deadline: the
+parent logs it as a timeout, not as a crash (and does not count it as a failed start)."""
 
 ACCEPT_TICK: Final = 1.0
 """Seconds an idle prefork worker waits in select() before it reports in again and checks that
