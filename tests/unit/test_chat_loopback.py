@@ -379,7 +379,7 @@ def test_refused_reliable_join_stops_at_once(start_server: Callable[..., ChatSer
     time.sleep(1)  # alice is taken by now
     out = finish(run_client(port, "alice", "hello\n", "--reliable", "--join-timeout", "5"), 30)
     finish(holder)
-    assert "could not join: 409" in out
+    assert "could not join: 409 nick in (nick in use)" in out
     sent = re.findall(r"^\d\d:\d\d:\d\d\.\d{3} -> (.*)$", out, re.M)
     assert sent == [sent[0]], out  # one REL JOIN: no retransmission of a refusal, no LEAVE
     assert sent[0] == "REL 1 JOIN alice"

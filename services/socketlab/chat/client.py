@@ -36,7 +36,7 @@ from typing import TextIO
 
 from .. import settings
 from ..settings import Setting
-from .errors import ChatError, ProtocolError
+from .errors import MEANINGS, ChatError, ProtocolError
 from .protocol import (
     Ack,
     Bye,
@@ -518,10 +518,14 @@ class ChatClient:
         elif isinstance(event, Roster):
             self._roster(event)
         elif isinstance(event, Error):
+            reason = escape_controls(event.reason)
+            meaning = MEANINGS.get(event.code, "")
+            if meaning and not reason.startswith(meaning):
+                reason = f"{reason} ({meaning})".lstrip()
             if not self.welcomed.is_set():
-                state.refused = f"{event.code} {escape_controls(event.reason)}"
+                state.refused = f"{event.code} {reason}"
                 self.answered.set()
-            show(f"! server refused: {event.code} {escape_controls(event.reason)}")
+            show(f"! server refused: {event.code} {reason}")
         elif isinstance(event, Bye):
             state.bye = escape_controls(event.why)
             show(f"* server says BYE ({state.bye}): no longer a member")

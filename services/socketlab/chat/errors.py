@@ -85,5 +85,23 @@ class ServerFull(ChatError):
     default_reason = "server full"
 
 
+#: What each code means, for a client to explain a reason that was cut short (a refusal to an
+#: address that has not joined is cut to the size of what it sent: anti-amplification).
+MEANINGS: dict[int, str] = {
+    cls.code: cls.default_reason
+    for cls in (
+        BadRequest,
+        NotJoined,
+        NoSuchNick,
+        Conflict,
+        TooLong,
+        BadNick,
+        RateLimited,
+        UnknownCommand,
+        ServerFull,
+    )
+}
+
+
 class ProtocolError(Exception):
     """A datagram from the *server* that the client cannot understand (client side only)."""
