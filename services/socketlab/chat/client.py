@@ -725,9 +725,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_nick(args.nick)
     except ChatError:
-        sys.stderr.write(
-            f"chat_client: error: --nick is required: 1-16 of A-Z a-z 0-9 _ - (got {args.nick!r})\n"
-        )
+        rule = "1-16 of A-Z a-z 0-9 _ -"
+        problem = f"must be {rule}, got {args.nick!r}" if args.nick else f"is required: {rule}"
+        sys.stderr.write(f"chat_client: error: --nick {problem}\n")
         return 2
     script: Iterable[str] | None = None
     if args.script and args.script != "-":
