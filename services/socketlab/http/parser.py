@@ -317,6 +317,16 @@ def _transfer_chunked(
     return True
 
 
+def _persistent(headers: Headers, version: tuple[int, int]) -> bool:
+    """RFC 9112 §9.3: close if the peer said so; else HTTP/1.1 persists and HTTP/1.0 only if
+    it asked for keep-alive."""
+    if headers.has_token("connection", "close"):
+        return False
+    if version >= (1, 1):
+        return True
+    return headers.has_token("connection", "keep-alive")
+
+
 def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
     """Parse one complete request head (request line and fields, without the blank line)."""
     lines = _split_lines(head)
@@ -379,13 +389,6 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
         raise errors.BadRequest("request target must start with /")
     path = path.partition("#")[0]
 
-    if headers.has_token("connection", "close"):
-        keep_alive = False
-    elif version >= (1, 1):
-        keep_alive = True  # RFC 9112 §9.3: HTTP/1.1 defaults to persistent connections
-    else:
-        keep_alive = headers.has_token("connection", "keep-alive")
-
     return Request(
         method=method,
         target=target,
@@ -393,7 +396,7 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
         headers=headers,
         content_length=length,
         chunked=chunked,
-        keep_alive=keep_alive,
+        keep_alive=_persistent(headers, version),
         path=path,
         query=query,
     )
@@ -427,12 +430,6 @@ def parse_response_head(
     elif not chunked and length is None:
         close_delimited = True  # RFC 9112 §6.3 (8): the body runs until the server closes
 
-    if headers.has_token("connection", "close") or close_delimited:
-        keep_alive = False
-    elif version >= (1, 1):
-        keep_alive = True
-    else:
-        keep_alive = headers.has_token("connection", "keep-alive")
     return Response(
         status=status,
         reason=reason,
@@ -440,7 +437,7 @@ def parse_response_head(
         headers=headers,
         content_length=length,
         chunked=chunked,
-        keep_alive=keep_alive,
+        keep_alive=not close_delimited and _persistent(headers, version),
         close_delimited=close_delimited,
     )
 
