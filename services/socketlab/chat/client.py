@@ -64,7 +64,7 @@ from .protocol import (
     parse_event,
     split_host_port,
 )
-from .reliable import INITIAL_RTO, MAX_ATTEMPTS, ReplayWindow, Retransmitter
+from .reliable import RELIABILITY_SETTINGS, ReplayWindow, Retransmitter
 from .tally import Tally
 
 #: Receive buffer: the largest UDP payload, so nothing the server sends is ever cut.
@@ -134,22 +134,7 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=3600,
     ),
     Setting("trace", bool, False, "print every datagram sent and received (on with a script)"),
-    Setting(
-        "rto",
-        float,
-        INITIAL_RTO,
-        "first retransmission timeout in reliable mode, seconds",
-        minimum=0.01,
-        maximum=60,
-    ),
-    Setting(
-        "max_attempts",
-        int,
-        MAX_ATTEMPTS,
-        "transmissions of one reliable datagram before giving up",
-        minimum=1,
-        maximum=20,
-    ),
+    *RELIABILITY_SETTINGS,
     Setting(
         "loss",
         float,

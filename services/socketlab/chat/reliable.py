@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from ..settings import Setting
 from .protocol import MAX_NUMBER
 
 #: Ids remembered by a receiver. A sender keeps at most OUTBOX_CAPACITY datagrams in flight,
@@ -44,6 +45,27 @@ MAX_RTO = 4.0
 
 #: Transmissions of one datagram (the first and the retransmissions) before giving up.
 MAX_ATTEMPTS = 6
+
+#: The reliability options both ends take (flags, SOCKETLAB_* variables, the config file).
+RELIABILITY_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "rto",
+        float,
+        INITIAL_RTO,
+        "first retransmission timeout in reliable mode, seconds (RFC 6298: 1)",
+        minimum=0.01,
+        maximum=60,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "max_attempts",
+        int,
+        MAX_ATTEMPTS,
+        "transmissions of one reliable datagram before giving up",
+        minimum=1,
+        maximum=20,
+    ),
+)
 
 
 class ReplayWindow:

@@ -25,7 +25,7 @@ from .. import logs, settings
 from ..settings import Setting
 from .protocol import MAX_NICK, format_addr
 from .relay import Relay, RelayConfig, Send
-from .reliable import INITIAL_RTO, MAX_ATTEMPTS
+from .reliable import RELIABILITY_SETTINGS
 
 log = logging.getLogger("socketlab.udp_chat")
 
@@ -80,23 +80,7 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=16,
         maximum=1_000_000,
     ),
-    Setting(
-        "rto",
-        float,
-        INITIAL_RTO,
-        "first retransmission timeout to reliable members, seconds (RFC 6298: 1)",
-        minimum=0.01,
-        maximum=60,
-        metavar="SECONDS",
-    ),
-    Setting(
-        "max_attempts",
-        int,
-        MAX_ATTEMPTS,
-        "transmissions of one reliable datagram before giving up",
-        minimum=1,
-        maximum=20,
-    ),
+    *RELIABILITY_SETTINGS,
     Setting("log_level", str, "info", "log level", choices=logs.LEVELS),
 )
 
