@@ -168,10 +168,17 @@ test: venv images ## Build what is needed, then run the unit tests, then the int
 
 # pytest exits 5 when it collected no test: make treats that as a failure, as it should be.
 test-unit: venv ## Run the unit tests (no Docker needed)
-	$(VENV_PY) -m pytest tests/unit -m "not integration" $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest tests/unit -m "not integration and not labs" $(PYTEST_ARGS)
 
 test-integration: venv ## Run the integration tests (Docker; images are built by the tests if missing)
-	$(VENV_PY) -m pytest tests/integration -m integration $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest tests/integration -m "integration and not labs" $(PYTEST_ARGS)
+
+# Against the running lab: the exercises' promises (docs/labs/), checked with the same commands.
+check-labs: venv ## Check that every exercise in docs/labs/ shows what it says (needs `make up`)
+	@filter="label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)"; \
+	if [[ -z "$$(docker ps --quiet --filter "$$filter")" ]]; then \
+		echo "check-labs: the lab is not running: make up first" >&2; exit 1; fi
+	$(VENV_PY) -m pytest tests/labs -m labs $(PYTEST_ARGS)
 
 lint: venv ## ruff check (services/socketlab, tests) and mypy (services/socketlab)
 	$(VENV_PY) -m ruff check services/socketlab tests

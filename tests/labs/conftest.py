@@ -39,10 +39,19 @@ class Result:
 
 def run(args: list[str], *, input: str | None = None, timeout: float = COMMAND_TIMEOUT) -> Result:
     """Run a command on this machine (the docker CLI, mostly); never raises on a non-zero exit."""
+    # Bytes, decoded here: text mode would turn the CRLF of HTTP messages into LF.
     done = subprocess.run(
-        args, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        args,
+        input=None if input is None else input.encode(),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
     )
-    return Result(done.returncode, done.stdout, done.stderr)
+    return Result(
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
 
 
 @dataclass
@@ -96,9 +105,13 @@ def lab() -> RunningLab:
     for service in SERVICES:
         found = run(
             [
-                "docker", "ps", "--quiet",
-                "--filter", f"label=com.docker.compose.project={PROJECT}",
-                "--filter", f"label=com.docker.compose.service={service}",
+                "docker",
+                "ps",
+                "--quiet",
+                "--filter",
+                f"label=com.docker.compose.project={PROJECT}",
+                "--filter",
+                f"label=com.docker.compose.service={service}",
             ]
         ).stdout.split()
         if len(found) != 1:

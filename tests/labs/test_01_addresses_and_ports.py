@@ -45,8 +45,9 @@ def test_whoami_shows_the_callers_address_and_port(lab: RunningLab) -> None:
     url = "http://threaded-web:8080/whoami"
     first = json.loads(lab.exec("browser", "curl", "-s", url).stdout)
     second = json.loads(lab.exec("browser", "curl", "-s", url).stdout)
-    low, high = map(int, lab.exec("browser", "cat", "/proc/sys/net/ipv4/ip_local_port_range")
-                    .stdout.split())
+    low, high = map(
+        int, lab.exec("browser", "cat", "/proc/sys/net/ipv4/ip_local_port_range").stdout.split()
+    )
     assert (low, high) == (32768, 60999)
     for doc in (first, second):
         assert doc["client_ip"] == "172.30.80.40"
@@ -67,9 +68,7 @@ def test_whoami_from_the_host_shows_the_gateway(lab: RunningLab) -> None:
 
 
 def test_outsider_cannot_reach_the_lab(lab: RunningLab) -> None:
-    curl = lab.exec(
-        "outsider", "curl", "-sS", "-m", "3", "http://172.30.80.10:8080/", check=False
-    )
+    curl = lab.exec("outsider", "curl", "-sS", "-m", "3", "http://172.30.80.10:8080/", check=False)
     assert curl.returncode == 28, curl
     assert "timed out" in curl.stderr
     getent = lab.exec("outsider", "getent", "hosts", "threaded-web", check=False)

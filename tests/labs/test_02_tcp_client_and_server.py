@@ -45,9 +45,9 @@ class Lines:
 
 
 @contextlib.contextmanager
-def docker_exec(lab: RunningLab, service: str, *cmd: str, user: str = "") -> Iterator[
-    subprocess.Popen[bytes]
-]:
+def docker_exec(
+    lab: RunningLab, service: str, *cmd: str, user: str = ""
+) -> Iterator[subprocess.Popen[bytes]]:
     """``docker compose exec SERVICE CMD`` kept running, with its stdin and stdout as pipes."""
     args = ["docker", "exec", "-i", *(["-u", user] if user else []), lab.id(service)]
     proc = subprocess.Popen(
@@ -92,7 +92,8 @@ def conversation(
     with docker_exec(lab, "threaded-web", "nc", "-l", str(PORT)) as server:
         wait_listening(lab)
         with docker_exec(lab, "browser", "nc", "-q", "0", "threaded-web", str(PORT)) as client:
-            assert server.stdout is not None and client.stdout is not None
+            assert server.stdout is not None
+            assert client.stdout is not None
             yield server, Lines(server.stdout), client, Lines(client.stdout)
             assert client.stdin is not None
             client.stdin.close()  # Ctrl-D
@@ -109,7 +110,7 @@ def test_nc_carries_lines_both_ways(lab: RunningLab) -> None:
 
 
 def test_both_ends_see_the_same_connection_mirrored(lab: RunningLab) -> None:
-    with conversation(lab) as (server, server_out, client, client_out):
+    with conversation(lab) as (_, server_out, client, _):
         say(client, "ping")
         server_out.next()  # connected and talking
         on_server = lab.exec(
@@ -137,11 +138,12 @@ def test_connecting_to_a_closed_port_is_refused(lab: RunningLab) -> None:
 def test_tcpdump_shows_the_three_way_handshake(lab: RunningLab) -> None:
     capture = ["tcpdump", "-i", "eth0", "-nn", "-c", "3", "tcp", "port", str(PORT)]
     with docker_exec(lab, "threaded-web", *capture, user="root") as tcpdump:
-        assert tcpdump.stderr is not None and tcpdump.stdout is not None
+        assert tcpdump.stderr is not None
+        assert tcpdump.stdout is not None
         notes = Lines(tcpdump.stderr)
         while "listening on eth0" not in notes.next():
             pass
-        with conversation(lab) as (server, server_out, client, _):
+        with conversation(lab) as (_, server_out, client, _):
             say(client, "hello")
             server_out.next()
         out, _ = tcpdump.communicate(timeout=WAIT)
