@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NoReturn
 
 from . import errors
 
@@ -87,6 +87,16 @@ _FIELD_LINE: Final = re.compile(
     rb"(" + _TOKEN + rb"):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)[ \t]*"
 )
 _DIGITS: Final = re.compile(rb"[0-9]+")
+# The same field-line rule on the latin-1 text of a whole block of CRLF-separated fields: one
+# fullmatch checks every line, one findall takes them all (the hot path of a request head).
+_TOKEN_TEXT = _TOKEN.decode("ascii")
+_VALUE_TEXT = r"(?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?"
+_FIELD_BLOCK: Final = re.compile(
+    rf"(?:{_TOKEN_TEXT}:[ \t]*{_VALUE_TEXT}[ \t]*\r\n)*{_TOKEN_TEXT}:[ \t]*{_VALUE_TEXT}[ \t]*"
+)
+_FIELD_PAIRS: Final = re.compile(rf"({_TOKEN_TEXT}):[ \t]*({_VALUE_TEXT})[ \t]*(?:\r\n|\Z)")
+# RFC 9112 §3.2 / RFC 3986 §3.2.2: none of these can appear in a valid Host (authority) value.
+_BAD_HOST_CHARS: Final = re.compile(r"[ \t/\\@]")
 _CHUNK_SIZE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;.*)?")
 
 # Methods this code base knows. Others get 501 (RFC 9110 §9.1: "An origin server that receives a
@@ -110,6 +120,14 @@ class Headers:
         self._index: dict[str, list[str]] = {}
         for name, value in fields or ():
             self.add(name, value)
+
+    @classmethod
+    def _adopt(cls, fields: list[tuple[str, str]], index: dict[str, list[str]]) -> Headers:
+        """Wrap lists the parser built itself (hot path: no add() call per field)."""
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        headers._index = index
+        return headers
 
     def add(self, name: str, value: str) -> None:
         self._fields.append((name, value))
@@ -236,53 +254,97 @@ def _find_head_end(buf: bytearray) -> int:
     preceding CR" -- people type requests with `nc`, which sends bare LF.
     """
     end = buf.find(b"\n\r\n")
+    if end != -1:
+        # A bare "\n\n" before it ends the head first; one starting at or before ``end`` lies
+        # within buf[:end + 1]. Searching only there keeps the common case to one full scan.
+        lf = buf.find(b"\n\n", 0, end + 1)
+        return lf + 2 if lf != -1 else end + 3
     lf = buf.find(b"\n\n")
-    if end == -1 and lf == -1:
-        return -1
-    if end == -1 or (lf != -1 and lf < end):
-        return lf + 2
-    return end + 3
+    return lf + 2 if lf != -1 else -1
 
 
 def _split_lines(head: bytes) -> list[bytes]:
-    return _LINE_END.split(head)
+    lines = head.split(b"\r\n")
+    if len(lines) - 1 != head.count(b"\n"):
+        return _LINE_END.split(head)  # some line ends with a bare LF (RFC 9112 §2.2)
+    return lines
 
 
 def _parse_fields(
     lines: list[bytes], limits: Limits, fail: type[Exception], too_large: type[Exception]
 ) -> Headers:
-    headers = Headers()
     if len(lines) > limits.max_headers:
         raise too_large(f"more than {limits.max_headers} header fields")
     max_line = limits.max_header_line
-    add = headers.add
+    fields: list[tuple[str, str]] = []
+    index: dict[str, list[str]] = {}
+    match = _FIELD_LINE.fullmatch
     for line in lines:
-        if len(line) > max_line:
-            raise too_large(f"a header field is longer than {max_line} bytes")
-        good = _FIELD_LINE.fullmatch(line)
-        if good is not None:  # the common case: one regex checks name, colon and value
-            add(good.group(1).decode("ascii"), good.group(2).decode("latin-1"))
-            continue
-        # Not a valid field line: find out which rule it breaks, for the error message.
-        if line[:1] in (b" ", b"\t"):
-            # RFC 9112 §5.2: obs-fold is deprecated; a server "MUST either reject the message by
-            # sending a 400 (Bad Request) ... or replace each received obs-fold with one or more SP"
-            raise fail("obsolete line folding in header fields")
-        name, colon, value = line.partition(b":")
-        if not colon:
-            raise fail("header field without a colon")
-        if not _FIELD_NAME.fullmatch(name):
-            # RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... A
-            # server MUST reject any received request message that contains whitespace between a
-            # header field name and colon with a response status code of 400"
-            raise fail("invalid header field name")
-        value = value.strip(b" \t")
-        if _BAD_VALUE_CHARS.search(value):
-            # RFC 9110 §5.5: CR, LF and NUL are invalid in field values and a recipient must
-            # reject them or replace them; we reject.
-            raise fail("control character in a header field value")
-        raise fail("invalid header field")  # pragma: no cover -- the rules above cover all
-    return headers
+        good = match(line)  # the common case: one regex checks name, colon and value
+        if good is None or len(line) > max_line:
+            _field_error(line, max_line, fail, too_large)
+        raw_name, raw_value = good.groups()
+        name = raw_name.decode("ascii")
+        value = raw_value.decode("latin-1")
+        fields.append((name, value))
+        low = name.lower()
+        values = index.get(low)
+        if values is None:
+            index[low] = [value]
+        else:
+            values.append(value)
+    return Headers._adopt(fields, index)
+
+
+def _parse_field_block(
+    block: bytes, limits: Limits, fail: type[Exception], too_large: type[Exception]
+) -> Headers:
+    """The fields of a head whose lines all end in CRLF, ``block`` being everything after the
+    first line: two regex calls for all of them. Anything unusual (too many or too long lines,
+    an invalid one) goes the line-by-line way, which raises the precise error."""
+    if not block:
+        return Headers._adopt([], {})
+    if len(block) > limits.max_header_line or block.count(b"\r\n") >= limits.max_headers:
+        return _parse_fields(block.split(b"\r\n"), limits, fail, too_large)
+    text = block.decode("latin-1")
+    if _FIELD_BLOCK.fullmatch(text) is None:
+        return _parse_fields(block.split(b"\r\n"), limits, fail, too_large)
+    fields: list[tuple[str, str]] = _FIELD_PAIRS.findall(text)
+    index: dict[str, list[str]] = {}
+    for name, value in fields:
+        low = name.lower()
+        values = index.get(low)
+        if values is None:
+            index[low] = [value]
+        else:
+            values.append(value)
+    return Headers._adopt(fields, index)
+
+
+def _field_error(
+    line: bytes, max_line: int, fail: type[Exception], too_large: type[Exception]
+) -> NoReturn:
+    """Raise the error that says which rule an invalid field line breaks."""
+    if len(line) > max_line:
+        raise too_large(f"a header field is longer than {max_line} bytes")
+    if line[:1] in (b" ", b"\t"):
+        # RFC 9112 §5.2: obs-fold is deprecated; a server "MUST either reject the message by
+        # sending a 400 (Bad Request) ... or replace each received obs-fold with one or more SP"
+        raise fail("obsolete line folding in header fields")
+    name, colon, value = line.partition(b":")
+    if not colon:
+        raise fail("header field without a colon")
+    if not _FIELD_NAME.fullmatch(name):
+        # RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... A
+        # server MUST reject any received request message that contains whitespace between a
+        # header field name and colon with a response status code of 400"
+        raise fail("invalid header field name")
+    value = value.strip(b" \t")
+    if _BAD_VALUE_CHARS.search(value):
+        # RFC 9110 §5.5: CR, LF and NUL are invalid in field values and a recipient must
+        # reject them or replace them; we reject.
+        raise fail("control character in a header field value")
+    raise fail("invalid header field")  # pragma: no cover -- the rules above cover all
 
 
 def _content_length(headers: Headers, fail: type[Exception]) -> int | None:
@@ -320,6 +382,8 @@ def _transfer_chunked(
 def _persistent(headers: Headers, version: tuple[int, int]) -> bool:
     """RFC 9112 §9.3: close if the peer said so; else HTTP/1.1 persists and HTTP/1.0 only if
     it asked for keep-alive."""
+    if "connection" not in headers._index:
+        return version >= (1, 1)
     if headers.has_token("connection", "close"):
         return False
     if version >= (1, 1):
@@ -329,8 +393,12 @@ def _persistent(headers: Headers, version: tuple[int, int]) -> bool:
 
 def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
     """Parse one complete request head (request line and fields, without the blank line)."""
-    lines = _split_lines(head)
-    line = lines[0]
+    crlf_only = head.count(b"\n") == head.count(b"\r\n")
+    if crlf_only:
+        line, _, block = head.partition(b"\r\n")
+    else:
+        lines = _split_lines(head)
+        line = lines[0]
     if len(line) > limits.max_request_line:
         raise errors.URITooLong(f"request line longer than {limits.max_request_line} bytes")
     match = _REQUEST_LINE.fullmatch(line)
@@ -339,28 +407,39 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
         if loose is not None and re.fullmatch(rb"HTTP/\d\.\d|HTTP/\d", loose.group(3)):
             raise errors.VersionNotSupported("unsupported HTTP version")
         raise errors.BadRequest("malformed request line")
-    method = match.group(1).decode("ascii")
-    target = match.group(2).decode("latin-1")
-    version = (int(match.group(3)), int(match.group(4)))
+    raw_method, raw_target, major, minor = match.groups()
+    method = raw_method.decode("ascii")
+    target = raw_target.decode("latin-1")
+    version = (int(major), int(minor))
     if version[0] != 1:
         # RFC 9110 §15.6.6: 505 "the server does not support, or refuses to support, the major
         # version of HTTP that was used in the request message"
         raise errors.VersionNotSupported(f"HTTP/{version[0]}.{version[1]} is not supported")
-    headers = _parse_fields(lines[1:], limits, errors.BadRequest, errors.HeaderFieldsTooLarge)
+    if crlf_only:
+        headers = _parse_field_block(
+            block, limits, errors.BadRequest, errors.HeaderFieldsTooLarge
+        )
+    else:
+        headers = _parse_fields(
+            lines[1:], limits, errors.BadRequest, errors.HeaderFieldsTooLarge
+        )
+    index = headers._index  # the checks below only look fields up: no list copies
 
     if version >= (1, 1):
         # RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
         # HTTP/1.1 request message that lacks a Host header field and to any request message
         # that contains more than one Host header field line or a Host header field with an
         # invalid field value."
-        hosts = headers.get_all("host")
-        if len(hosts) != 1:
+        hosts = index.get("host")
+        if hosts is None or len(hosts) != 1:
             raise errors.BadRequest("HTTP/1.1 needs exactly one Host header field")
-        if any(c in hosts[0] for c in " \t/\\@"):
+        if _BAD_HOST_CHARS.search(hosts[0]):
             raise errors.BadRequest("invalid Host header field")
 
-    chunked = _transfer_chunked(headers, errors.BadRequest, errors.NotImplementedMethod)
-    length = _content_length(headers, errors.BadRequest)
+    chunked = "transfer-encoding" in index and _transfer_chunked(
+        headers, errors.BadRequest, errors.NotImplementedMethod
+    )
+    length = _content_length(headers, errors.BadRequest) if "content-length" in index else None
     if chunked and length is not None:
         # RFC 9112 §6.1: a message with both "ought to be handled as an error"; it is the
         # signature of request smuggling, so we refuse it.
@@ -387,18 +466,13 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
         path, query = target, ""
     else:
         raise errors.BadRequest("request target must start with /")
-    path = path.partition("#")[0]
+    if "#" in path:
+        path = path.partition("#")[0]
 
+    # Positional: Request's fields in their order (the hot path; keywords cost a dict).
     return Request(
-        method=method,
-        target=target,
-        version=version,
-        headers=headers,
-        content_length=length,
-        chunked=chunked,
-        keep_alive=_persistent(headers, version),
-        path=path,
-        query=query,
+        method, target, version, headers, length, chunked, _persistent(headers, version), path,
+        query,
     )
 
 
@@ -569,7 +643,7 @@ class _Parser:
         self._body: _BodyReader | None = None
         self._eof = False
         self._pending_end = False
-        self.last_line = b""  # the latest message's first line, for logging rejected requests
+        self._last_head = b""  # the latest message's head (or its start): see last_line
 
     @property
     def eof(self) -> bool:
@@ -613,22 +687,31 @@ class _Parser:
     def _eof_in_body(self, problem: str) -> None:
         raise NotImplementedError
 
+    @property
+    def last_line(self) -> bytes:
+        """The latest message's first line (at most LOGGED_LINE bytes), for logging a rejected
+        request; worked out only when asked for."""
+        return self._last_head[:LOGGED_LINE].partition(b"\n")[0].rstrip(b"\r")
+
     def _head_bytes(self) -> bytes | None:
         """Take a complete head from the buffer, or enforce the size limits and return None."""
+        buf = self.buffer
+        if not buf:
+            return None
         # RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD
         # ignore at least one empty line (CRLF) received prior to the request-line"
-        while self.buffer[:2] == b"\r\n" or self.buffer[:1] == b"\n":
-            del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
-        end = _find_head_end(self.buffer)
+        while buf[:2] == b"\r\n" or buf[:1] == b"\n":
+            del buf[: 2 if buf[:1] == b"\r" else 1]
+        end = _find_head_end(buf)
         if end == -1:
-            self.last_line = bytes(self.buffer[:LOGGED_LINE]).partition(b"\n")[0]
+            self._last_head = bytes(buf[:LOGGED_LINE])
             self._check_incomplete_head()
             return None
         if end > self.limits.max_head_bytes + 4:
             self._head_too_large()
-        head = bytes(self.buffer[:end]).rstrip(b"\r\n")
-        del self.buffer[:end]
-        self.last_line = head[:LOGGED_LINE].partition(b"\n")[0].rstrip(b"\r")
+        head = bytes(buf[:end]).rstrip(b"\r\n")
+        del buf[:end]
+        self._last_head = head
         return head
 
     def _check_incomplete_head(self) -> None:
