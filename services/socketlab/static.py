@@ -27,7 +27,7 @@ from typing import Final
 
 from .http import errors
 from .http.connection import Exchange
-from .http.writer import http_date
+from .http.writer import FieldBlock, http_date
 
 ALLOWED_METHODS: Final = ("GET", "HEAD")
 
@@ -137,7 +137,7 @@ class _Entry:
     size: int
     mtime_ns: int
     etag: str
-    headers: list[tuple[str, str]]
+    headers: FieldBlock | list[tuple[str, str]]
     body: bytes | None
 
 
@@ -280,11 +280,14 @@ class StaticFiles:
                 self._cache.move_to_end(path)
                 return hit
         etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-        headers = [
-            ("Content-Type", content_type(path)),
-            ("Last-Modified", http_date(st.st_mtime)),
-            ("ETag", etag),
-        ]
+        # A FieldBlock: checked and encoded once here, copied into every response for the file.
+        headers = FieldBlock(
+            (
+                ("Content-Type", content_type(path)),
+                ("Last-Modified", http_date(st.st_mtime)),
+                ("ETag", etag),
+            )
+        )
         body = None
         if st.st_size <= SMALL_FILE:
             try:

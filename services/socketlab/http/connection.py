@@ -35,11 +35,11 @@ from .parser import DEFAULT_LIMITS, END, Data, Headers, Limits, Request, Request
 from .writer import (
     CONTINUE,
     LAST_CHUNK,
-    SERVER_NAME,
+    FieldBlock,
     check_field,
     chunk,
-    format_response_head,
-    http_date,
+    date_and_server_fields,
+    status_line,
 )
 
 log = logging.getLogger("socketlab.http")
@@ -206,19 +206,23 @@ class Exchange:
             raise RuntimeError("response head already sent")
         request = self.request
         fields: list[tuple[str, str]] = []
-        for name, value in headers:
-            check_field(name, value)
-            low = name.lower()
-            if low == "content-length":
-                length = int(value)
-                continue
-            if low in ("transfer-encoding", "date", "server"):
-                continue  # framing and these two are ours to set
-            if low == "connection":
-                if "close" in value.lower():
-                    self.keep_alive = False
-                continue
-            fields.append((name, value))
+        if type(headers) is FieldBlock:
+            block = headers.encoded  # checked when it was made, and holds no reserved field
+        else:
+            block = b""
+            for name, value in headers:
+                check_field(name, value)
+                low = name.lower()
+                if low == "content-length":
+                    length = int(value)
+                    continue
+                if low in ("transfer-encoding", "date", "server"):
+                    continue  # framing and these two are ours to set
+                if low == "connection":
+                    if "close" in value.lower():
+                        self.keep_alive = False
+                    continue
+                fields.append((name, value))
         self._no_body = request.method == "HEAD" or status < 200 or status in (204, 304)
         self._length = length
         self._chunked = False
@@ -237,11 +241,19 @@ class Exchange:
             fields.append(("Connection", "close"))
         elif request.version < (1, 1):
             fields.append(("Connection", "keep-alive"))
-        fields.extend(conn.config.extra_headers)
-        fields.append(("Date", http_date()))
-        fields.append(("Server", SERVER_NAME))
         self.status = status
-        self._head = format_response_head(status, fields, reason=reason, checked=True)
+        # The fields in the order they always had: the handler's, framing, Connection, the
+        # server's extra fields, Date, Server. Values must be latin-1 (checked above).
+        self._head = b"".join(
+            (
+                status_line(status, reason),
+                block,
+                "".join([f"{name}: {value}\r\n" for name, value in fields]).encode("latin-1"),
+                conn.extra_fields,
+                date_and_server_fields(),
+                b"\r\n",
+            )
+        )
 
     def _send(self, data: bytes) -> None:
         if not self._head_sent:
@@ -351,6 +363,10 @@ class Connection:
         self.handler = handler
         self.config = config
         self.parser = RequestParser(config.limits)
+        # config.extra_headers, encoded once: they go into every response head.
+        self.extra_fields = "".join(
+            f"{name}: {value}\r\n" for name, value in config.extra_headers
+        ).encode("latin-1")
         self.peer = f"{self.client[0]}:{self.client[1]}"
         self.worker = worker
         self.draining = False
@@ -540,6 +556,8 @@ class Connection:
             pass
 
     def _log_access(self, exchange: Exchange) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # the arguments below cost more than the call: skip them when unlogged
         request = exchange.request
         duration_ms = (time.monotonic() - exchange.started_at) * 1000
         access_log.info(

@@ -20,18 +20,32 @@ CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _REASONS: Final = {s.value: s.phrase for s in HTTPStatus}
 
-_date_cache: tuple[int, str] = (0, "")
+_date_cache: tuple[int, str, bytes] = (0, "", b"")
 
 
 def http_date(timestamp: float | None = None) -> str:
     """An IMF-fixdate (RFC 9110 §5.6.7); the current one is cached for a second (hot path)."""
-    global _date_cache
     if timestamp is not None:
         return formatdate(timestamp, usegmt=True)
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
+        _refresh_date(now)
     return _date_cache[1]
+
+
+def date_and_server_fields() -> bytes:
+    """``Date: <now>`` and ``Server:`` as encoded field lines, cached for a second (every
+    response carries both)."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _refresh_date(now)
+    return _date_cache[2]
+
+
+def _refresh_date(now: int) -> None:
+    global _date_cache
+    date = formatdate(now, usegmt=True)
+    _date_cache = (now, date, f"Date: {date}\r\nServer: {SERVER_NAME}\r\n".encode("ascii"))
 
 
 def reason_phrase(status: int) -> str:
@@ -48,6 +62,52 @@ def check_field(name: str, value: str) -> None:
         raise ValueError(f"invalid header name {name!r}")
     if _BAD_VALUE_TEXT.search(value):
         raise ValueError(f"control character in the value of header {name!r}")
+
+
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def status_line(status: int, reason: str | None = None) -> bytes:
+    """``HTTP/1.1 <status> <reason>`` and CRLF; the standard reasons' lines are cached."""
+    if reason is None:
+        line = _STATUS_LINES.get(status)
+        if line is None:
+            line = f"HTTP/1.1 {status} {reason_phrase(status)}\r\n".encode("latin-1")
+            if len(_STATUS_LINES) < 1000:  # status is an int from code, but stay bounded
+                _STATUS_LINES[status] = line
+        return line
+    if _BAD_VALUE_TEXT.search(reason):
+        raise ValueError(f"control character in reason phrase {reason!r}")
+    return f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
+
+
+RESERVED_FIELDS: Final = frozenset(
+    {"content-length", "transfer-encoding", "connection", "date", "server"}
+)
+"""Fields a :class:`FieldBlock` cannot hold: the connection decides framing, persistence, Date
+and Server for every response itself."""
+
+
+class FieldBlock(tuple[tuple[str, str], ...]):
+    """Response header fields checked once and kept encoded, for a handler that sends the same
+    fields again and again (a static file's Content-Type, Last-Modified and ETag).
+
+    It is a tuple of ``(name, value)`` pairs, usable wherever headers are; passed to
+    ``Exchange.start()`` or ``respond()`` its bytes are copied into the head instead of each
+    field being checked and formatted on every response.
+    """
+
+    encoded: bytes
+
+    def __new__(cls, fields: Iterable[tuple[str, str]]) -> FieldBlock:
+        pairs = tuple((name, value) for name, value in fields)
+        for name, value in pairs:
+            check_field(name, value)
+            if name.lower() in RESERVED_FIELDS:
+                raise ValueError(f"{name} is set by the connection, not in a FieldBlock")
+        block = super().__new__(cls, pairs)
+        block.encoded = "".join(f"{n}: {v}\r\n" for n, v in pairs).encode("latin-1")
+        return block
 
 
 def format_response_head(
