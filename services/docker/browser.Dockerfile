@@ -46,16 +46,10 @@ RUN set -eu; \
 # configs/browser/ read-only at /etc/socketlab/browser, so editing a visit needs no rebuild.
 COPY socketlab/ /opt/socketlab/socketlab/
 
-# The schedule is settings, not arguments, so compose can change it with SOCKETLAB_<NAME>
-# variables (a flag would win over them): a visit every 20 s, start to start, for at most a
-# million visits (about 230 days), each page reported to stdout.
 ENV PYTHONPATH=/opt/socketlab \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    LANG=C.UTF-8 \
-    SOCKETLAB_REPEAT=1000000 \
-    SOCKETLAB_INTERVAL=20 \
-    SOCKETLAB_HEARTBEAT=/tmp/browser.heartbeat
+    LANG=C.UTF-8
 WORKDIR /tmp
 USER lab
 
@@ -71,8 +65,12 @@ HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3", "-m", "socketlab.browser.heartbeat", "/tmp/browser.heartbeat", "120"]
 
 # The browser is PID 1 (exec form, no shell, no init): on SIGTERM it cancels the requests in
-# flight and exits within a second. For a one-off load give your own command, e.g.
-#   docker run --rm --network labnet -e SOCKETLAB_REPEAT=1 socketlab/browser \
-#       python3 -m socketlab.browser http://threaded-web:8080/
+# flight and exits within a second. The schedule is in the command, not in ENV, so that a
+# one-off `docker compose exec browser python3 -m socketlab.browser URL` (which inherits the
+# container's environment) loads its page once and exits: a visit every 20 s, start to start,
+# for at most a million visits (about 230 days), with the heartbeat the healthcheck reads.
+# For a one-off load from outside give your own command, e.g.
+#   docker run --rm --network labnet socketlab/browser python3 -m socketlab.browser http://threaded-web:8080/
 STOPSIGNAL SIGTERM
-CMD ["python3", "-m", "socketlab.browser", "--scenario", "/etc/socketlab/browser"]
+CMD ["python3", "-m", "socketlab.browser", "--scenario", "/etc/socketlab/browser", \
+     "--repeat", "1000000", "--interval", "20", "--heartbeat", "/tmp/browser.heartbeat"]

@@ -60,7 +60,6 @@ def run_browser(lab: Lab, network: Network, *args: str) -> tuple[int, str]:
         "browser",
         publish=(),
         command=command,
-        env={"SOCKETLAB_REPEAT": "1"},  # the image's schedule would visit a million times
         wait_healthy=False,
     ) as container:
         wrapped = container.get_wrapped_container()

@@ -11,7 +11,7 @@ from test_02_tcp_client_and_server import Lines, docker_exec, say
 
 pytestmark = pytest.mark.labs
 
-WELCOME = re.compile(r"WELCOME (\S+) 172\.30\.80\.40:(\d+) \d+")
+WELCOME = re.compile(r"WELCOME (\S+) 10\.30\.80\.40:(\d+) \d+")
 HEALTHY_WAIT = 60.0
 
 

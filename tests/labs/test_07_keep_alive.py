@@ -50,5 +50,5 @@ def test_the_side_that_closed_first_keeps_time_wait(lab: RunningLab) -> None:
     on_server = time_wait_pairs(lab, "threaded-web")
     on_client = {(peer, local) for local, peer in time_wait_pairs(lab, "browser")}
     for port in ports:
-        pair = ("172.30.80.10:8080", f"172.30.80.40:{port}")
+        pair = ("10.30.80.10:8080", f"10.30.80.40:{port}")
         assert pair in on_server | on_client, (pair, on_server, on_client)

@@ -166,7 +166,7 @@ def test_unknown_verb_is_cut_in_the_reason() -> None:
 # --- events: what the server sends ------------------------------------------------------------
 
 EVENTS = [
-    Welcome("alice", "172.30.80.31:40000", 60),
+    Welcome("alice", "10.30.80.31:40000", 60),
     Welcome("bob", "[::1]:5000", 0),
     Joined("bob"),
     Left("bob", "idle"),
