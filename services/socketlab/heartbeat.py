@@ -66,13 +66,20 @@ class HeartbeatTable:
         The child calls it between requests; the parent calls it before forking a child into
         the slot, so that nothing of the slot's previous occupant is read as the new one's.
         """
-        _SLOT.pack_into(self._mem, slot * SLOT_SIZE, deadline, 0.0, b"")
+        self._write(slot, _SLOT.pack(deadline, 0.0, b""))
 
     def busy(self, slot: int, deadline: float, request: str) -> None:
         """The child started ``request`` (a request line) and must be done by ``deadline``."""
         now = time.monotonic()
         text = request.encode("utf-8", "replace")[:TARGET_BYTES]
-        _SLOT.pack_into(self._mem, slot * SLOT_SIZE, deadline, now, text)
+        self._write(slot, _SLOT.pack(deadline, now, text))
+
+    def _write(self, slot: int, packed: bytes) -> None:
+        # One copy of the packed slot. Not struct.pack_into(): it zero-fills the slot before it
+        # writes the fields, and a parent reading in between saw a deadline of 0.0 and killed a
+        # healthy worker ("no heartbeat for 3006.7s past its deadline") under load.
+        start = slot * SLOT_SIZE
+        self._mem[start : start + _SLOT.size] = packed
 
     def read(self, slot: int) -> Beat:
         deadline, since, raw = _SLOT.unpack_from(self._mem, slot * SLOT_SIZE)
