@@ -17,6 +17,14 @@ its parent, which raises :class:`WorkerTimeout` in its main thread: the client g
 byte of the answer was sent yet, and the worker exits (its state is suspect; a fresh one replaces
 it). SIGKILL follows if even that does not end it.
 
+Keep-alive in prefork mode: a worker serves one connection at a time, so a connection it keeps
+alive holds the worker while others queue in the listen backlog (gunicorn's sync worker refuses
+keep-alive for this reason). Here a connection stays persistent only while nobody waits: each
+response is sent with ``Connection: close`` when a connection is queued, and a kept-alive
+connection that sits idle while one is queued is closed after :data:`IDLE_YIELD` (a thread
+watches the backlog). Under light load clients keep their connections; under heavy load every
+client gets its turn, and no client waits for another's idle timeout.
+
 Stopping: SIGTERM (or SIGINT) is not handled asynchronously at all. Both are blocked in the main
 thread, and a small thread takes them with ``sigwait()`` and asks the connection in flight to
 drain (``Connection.drain()``: the current request finishes with ``Connection: close``, an idle
@@ -31,6 +39,7 @@ import contextlib
 import errno
 import logging
 import os
+import select
 import selectors
 import signal
 import socket
@@ -63,6 +72,13 @@ ACCEPT_ERROR_PAUSE: Final = 0.05
 retrying at once would only spin."""
 
 STOP_SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT})
+
+IDLE_YIELD: Final = 0.5
+"""Prefork: seconds a kept-alive connection may sit idle between requests while another
+connection waits to be accepted, before this worker closes it and takes the waiting one. Short
+next to any idle timeout, long next to the microseconds in which a client sends its next
+request on a busy connection (RFC 9112 §9.6 lets a server close an idle connection at any time;
+clients retry their request on a new one)."""
 
 
 class WorkerTimeout(BaseException):
@@ -107,6 +123,7 @@ class Worker:
         self.requests = 0
         self._lock = threading.Lock()
         self._conn: Connection | None = None
+        self._backlog: select.poll | None = None  # prefork: is a connection queued?
         self._stopping = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -178,6 +195,17 @@ class Worker:
         selector = selectors.PollSelector()  # poll(2): no descriptor of its own to leak
         selector.register(listener, selectors.EVENT_READ)
         selector.register(self._wake_r, selectors.EVENT_READ)
+        self._backlog = _listener_poll(listener)
+        watcher = threading.Thread(
+            target=self._yield_idle_connections, args=(listener,), name="idle-yield", daemon=True
+        )
+        # Started with every signal blocked, which it inherits: SIGABRT must interrupt the main
+        # thread, where the application runs (see _signal_thread).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            watcher.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         idle_allowance = max(self.timeout, 2 * ACCEPT_TICK)
         while True:
             if self._stopping:
@@ -201,9 +229,40 @@ class Worker:
             sock.setblocking(True)
             self.serve_connection(sock, (addr[0], addr[1]))
 
+    def _yield_idle_connections(self, listener: socket.socket) -> None:
+        """Prefork, a thread: close the connection in hand if it sat idle for IDLE_YIELD while
+        another connection waited in the backlog (see the module's docstring)."""
+        backlog = _listener_poll(listener)  # poll objects are not shared between threads
+        seen: tuple[int, int] | None = None  # (connection, requests served) first seen idle
+        since = 0.0
+        tick = int(IDLE_YIELD * 1000 / 2)
+        while not self._stopping:
+            try:
+                if not backlog.poll(tick):
+                    seen = None
+                    continue
+            except (OSError, ValueError):
+                return  # the listener was closed: the worker is stopping
+            conn = self._conn
+            if conn is not None and conn.requests > 0 and conn.idle:
+                key = (id(conn), conn.requests)
+                now = time.monotonic()
+                if seen != key:
+                    seen, since = key, now
+                elif now - since >= IDLE_YIELD:
+                    log.debug("worker %d: %s idle while a connection waits: closing it",
+                              self.pid, conn.peer)
+                    conn.drain()
+                    seen = None
+            # The backlog stays readable until someone accepts: look again a little later.
+            time.sleep(IDLE_YIELD / 4)
+
     def _handle(self, exchange: Exchange) -> None:
         request = exchange.request
         self.requests += 1
+        backlog = self._backlog
+        if backlog is not None and exchange.keep_alive and backlog.poll(0):
+            exchange.keep_alive = False  # someone is queued: this connection ends here
         started = time.monotonic()
         self.heartbeat.busy(self.slot, started + self.timeout,
                             f"{request.method} {logs.printable(request.target, 48)}")
@@ -230,6 +289,13 @@ class Worker:
             exchange.connection.peer, request.method, logs.printable(request.target),
             elapsed, self.timeout, answered, self.pid,
         )
+
+
+def _listener_poll(listener: socket.socket) -> select.poll:
+    """A poll object that says whether a connection waits in ``listener``'s backlog."""
+    poller = select.poll()
+    poller.register(listener.fileno(), select.POLLIN)
+    return poller
 
 
 def run_child(body: Callable[[], None]) -> int:

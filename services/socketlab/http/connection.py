@@ -575,6 +575,12 @@ class Connection:
 
     # -- shutdown ------------------------------------------------------------------------------
 
+    @property
+    def idle(self) -> bool:
+        """True while the connection waits for its next request with nothing received of it:
+        closing now loses nothing (see :meth:`drain`)."""
+        return self._waiting_idle and not self._closed
+
     def drain(self) -> None:
         """Graceful stop: finish the request in flight, then close; wake an idle connection now."""
         with self._lock:
