@@ -41,6 +41,12 @@ RECV_BATCH = 64
 #: Longest sleep of the loop; bounds how late a stop request set outside a signal is noticed.
 MAX_WAIT = 1.0
 
+#: Longest the relay's timers (idle drops, retransmissions) may run late. Finding the next
+#: deadline walks every member, so a busy loop looks it up at most this often rather than after
+#: every datagram (with 50 members that walk cost more than relaying a message). Retransmission
+#: timeouts are 200 ms at least by default: 10 ms late is noise.
+TIMER_SLACK = 0.01
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "0.0.0.0", "address to listen on (0.0.0.0: all IPv4, :: all IPv6)"),
     settings.port_setting(9999, "UDP port to listen on (0: any free port)"),
@@ -149,13 +155,23 @@ class ChatServer:
     def serve_forever(self) -> None:
         """Receive, relay and tick until stopped; then tell the members and close the socket."""
         try:
+            due = self.clock()  # when the relay's tick() next has something to do
+            looked = due  # when that was last worked out
+            dirty = False  # datagrams handled since then: they may have started timers
             while self.stop_reason is None:
-                for key, _ in self.selector.select(self._wait()):
+                wake = min(due, looked + TIMER_SLACK) if dirty else due
+                timeout = min(MAX_WAIT, max(0.0, wake - self.clock()))
+                for key, _ in self.selector.select(timeout):
                     if key.fileobj is self._wake_r:
                         self._drain_wakeups()
-                    else:
-                        self._receive()
-                self._send(self.relay.tick(self.clock()))
+                    elif self._receive():
+                        dirty = True
+                now = self.clock()
+                if now >= due:
+                    self._send(self.relay.tick(now))
+                elif not (dirty and now - looked >= TIMER_SLACK):
+                    continue
+                due, looked, dirty = self._next_due(now), now, False
             members = len(self.relay.by_addr)
             self._send(self.relay.shutdown())
             c = self.relay.counters
@@ -180,11 +196,9 @@ class ChatServer:
         self._wake_r.close()
         self._wake_w.close()
 
-    def _wait(self) -> float:
+    def _next_due(self, now: float) -> float:
         deadline = self.relay.next_deadline()
-        if deadline is None:
-            return MAX_WAIT
-        return min(MAX_WAIT, max(0.0, deadline - self.clock()))
+        return now + MAX_WAIT if deadline is None else deadline
 
     def _drain_wakeups(self) -> None:
         try:
@@ -193,12 +207,14 @@ class ChatServer:
         except BlockingIOError:
             pass
 
-    def _receive(self) -> None:
+    def _receive(self) -> bool:
+        """Handle up to RECV_BATCH waiting datagrams; True if there was any."""
+        handled = False
         for _ in range(RECV_BATCH):
             try:
                 data, addr = self.sock.recvfrom(RECV_BUFFER)
             except BlockingIOError:
-                return
+                return handled
             except (ConnectionRefusedError, ConnectionResetError) as exc:
                 # An ICMP port-unreachable for a datagram we sent earlier (a member that went
                 # away without LEAVE). Linux reports it on an unconnected socket only with
@@ -207,7 +223,9 @@ class ChatServer:
                 self.icmp_errors += 1
                 log.info("ICMP error for an earlier datagram (%s); carrying on", exc.strerror)
                 continue
+            handled = True
             self._send(self.relay.datagram(data, addr, self.clock()))
+        return handled
 
     def _send(self, sends: Iterable[Send]) -> None:
         for addr, data in sends:
