@@ -66,6 +66,11 @@ DRAIN_LIMIT: Final = 65536
 """Unread request body bytes we will read and discard to keep the connection alive; past it we
 close instead (a client uploading megabytes to a static file is not worth the wait)."""
 
+JOIN_LIMIT: Final = 16384
+"""Bodies up to this size go out in one send() joined to the head; a longer body is sent with
+the head by one sendmsg(2) from where both are, instead of being copied once more in Python (a
+100 KiB file cost a 100 KiB copy per response)."""
+
 LINGER_SECONDS: Final = 1.0
 """After an error, how long we keep reading (and discarding) before closing, so that the error
 response is not destroyed by a TCP RST caused by unread pipelined bytes (Apache's lingering
@@ -258,8 +263,11 @@ class Exchange:
     def _send(self, data: bytes) -> None:
         if not self._head_sent:
             assert self._head is not None
-            data = self._head + data
             self._head_sent = True
+            if len(data) > JOIN_LIMIT:
+                self.connection.send_parts(self._head, data)
+                return
+            data = self._head + data
         self.connection.send_raw(data)
 
     def write(self, data: bytes) -> None:
@@ -411,6 +419,16 @@ class Connection:
         try:
             self.sock.sendall(data)
         except OSError as exc:  # EAGAIN here means SO_SNDTIMEO expired: the client stopped reading
+            raise ClientGone(str(exc) or type(exc).__name__) from None
+
+    def send_parts(self, *parts: bytes) -> None:
+        """Send ``parts`` one after the other with one sendmsg(2) (gather: nothing is joined)."""
+        try:
+            sent = self.sock.sendmsg(parts)
+            total = sum(len(part) for part in parts)
+            if sent < total:  # the send timeout cut it short: try the rest once more
+                self.sock.sendall(memoryview(b"".join(parts))[sent:])
+        except OSError as exc:  # EAGAIN: SO_SNDTIMEO expired, the client stopped reading
             raise ClientGone(str(exc) or type(exc).__name__) from None
 
     def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
