@@ -180,9 +180,41 @@ check-labs: venv ## Check that every exercise in docs/labs/ shows what it says (
 		echo "check-labs: the lab is not running: make up first" >&2; exit 1; fi
 	$(VENV_PY) -m pytest tests/labs -m labs $(PYTEST_ARGS)
 
-lint: venv ## ruff check (services/socketlab, tests) and mypy (services/socketlab)
-	$(VENV_PY) -m ruff check services/socketlab tests
+lint: venv ## ruff check (services/socketlab, tests, bench) and mypy (services/socketlab, bench)
+	$(VENV_PY) -m ruff check services/socketlab tests bench
 	$(VENV_PY) -m mypy
+
+# --- benchmarks -------------------------------------------------------------------------------
+
+# The peers (gunicorn, waitress) and py-spy live in their own venv, from the 'bench' group.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+# Debian packages the benchmarks run, as command:package.
+BENCH_TOOLS := wrk:wrk ab:apache2-utils nginx:nginx wget:wget
+# make bench BENCH_ARGS='--repeats 1 --only static-1k-keepalive' (python3 -m bench --help)
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+# Installing nginx must not start Debian's nginx on port 80: a policy-rc.d that says 101
+# ("action forbidden") stops the package scripts from starting it, and is removed afterwards.
+bench: ## Run the benchmarks (~8 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
+	@missing=""; for pair in $(BENCH_TOOLS); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [[ -n "$$missing" ]]; then \
+		echo "bench: installing$$missing"; \
+		policy=/usr/sbin/policy-rc.d; added=""; \
+		if [[ ! -e $$policy ]]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; added=1; fi; \
+		status=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$$missing || status=$$?; \
+		if [[ -n "$$added" ]]; then rm -f $$policy; fi; \
+		exit $$status; \
+	fi
+	@if [[ ! -x $(BENCH_PY) ]]; then echo "bench: creating $(BENCH_VENV)"; $(PYTHON) -m venv $(BENCH_VENV); fi
+	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
+	$(BENCH_PY) -m bench $(BENCH_ARGS)
 
 clean: ## Remove .venv and Python caches (images stay: make clean-images)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

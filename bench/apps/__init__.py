@@ -1,0 +1,1 @@
+"""WSGI applications the benchmarks serve with every WSGI server alike."""

@@ -1,0 +1,92 @@
+"""wrk and ab against one running server, with the server's CPU time measured around the load.
+
+Each measured run is preceded by a short warm-up of the same shape (threads created, caches
+filled, worker pools forked), which is not counted. Every load is bounded in time (``-d`` for
+wrk, ``-t`` with a request cap for ab) and aims at 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from . import procstat
+from .parsing import LoadResult, parse_ab, parse_wrk
+from .servers import Running
+
+CONNECTIONS: Final = 50
+"""Concurrent connections, as the issue says (wrk -c50, ab -c50)."""
+
+WRK_THREADS: Final = 2
+"""One wrk thread per core of the lab's machines."""
+
+AB_MAX_REQUESTS: Final = 1_000_000
+"""ab's request cap: with -t it stops at the time limit long before this."""
+
+TOOL_GRACE: Final = 30.0
+"""Seconds beyond its own limit that a tool may take before it is killed (it never should)."""
+
+
+@dataclass
+class Measured:
+    """One load run and the server's share of it."""
+
+    load: LoadResult
+    cpu_seconds: float
+    wall_seconds: float
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if not self.load.requests:
+            return None
+        return self.cpu_seconds / self.load.requests * 1e6
+
+    @property
+    def server_cores(self) -> float:
+        """Average cores the server kept busy during the run."""
+        return self.cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+
+def _run(argv: list[str], limit: float) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=limit + TOOL_GRACE,
+                          check=False)
+    return done.stdout + done.stderr
+
+
+def wrk(server: Running, path: str, seconds: float, *, warmup: float = 1.0) -> Measured:
+    """``wrk -t2 -c50 --latency`` for ``seconds`` against ``path``: keep-alive."""
+    url = server.url(path)
+    base = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", "--latency", "--timeout", "5s"]
+    if warmup:
+        _run([*base, f"-d{warmup:g}s", url], warmup)
+    server.check_alive()
+    before = procstat.cpu_seconds(server.pid)
+    start = time.monotonic()
+    output = _run([*base, f"-d{seconds:g}s", url], seconds)
+    wall = time.monotonic() - start
+    cpu = procstat.cpu_seconds(server.pid) - before
+    server.check_alive()
+    return Measured(parse_wrk(output), cpu, wall)
+
+
+def ab(server: Running, path: str, seconds: float, *, warmup_requests: int = 2000) -> Measured:
+    """``ab -c50`` for ``seconds`` against ``path``: HTTP/1.0, a new connection per request."""
+    url = server.url(path)
+    base = ["ab", "-q", "-r", "-s", "5", "-c", str(CONNECTIONS)]
+    if warmup_requests:
+        _run([*base, "-n", str(warmup_requests), url], 30)
+    server.check_alive()
+    with tempfile.NamedTemporaryFile("r", suffix=".csv") as csv:
+        before = procstat.cpu_seconds(server.pid)
+        start = time.monotonic()
+        # -t before -n: -t alone implies -n 50000, a later -n raises the cap.
+        output = _run([*base, "-t", f"{seconds:g}", "-n", str(AB_MAX_REQUESTS), "-e", csv.name,
+                       url], seconds)
+        wall = time.monotonic() - start
+        cpu = procstat.cpu_seconds(server.pid) - before
+        csv_text = csv.read()
+    server.check_alive()
+    return Measured(parse_ab(output, csv_text or None), cpu, wall)

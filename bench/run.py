@@ -1,0 +1,219 @@
+"""The whole benchmark: every workload, every server, one after another; then the report.
+
+``python3 -m bench [--seconds 4] [--repeats 3] [--only static-1k-keepalive,...]``
+
+Run it with the bench venv's interpreter (``make bench`` does): gunicorn and waitress live
+there, and every Python server is started with that same interpreter. Each load aims at
+127.0.0.1 only and is bounded in time; the default run (3 repeats of 4 s) takes about 8
+minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from . import http_loads, machine, page, report, servers, udp
+from .servers import REPO, Server
+
+SMALL: Final = "/1k.bin"
+LARGE: Final = "/100k.bin"
+
+
+@dataclass(frozen=True)
+class Workload:
+    id: str
+    title: str
+    how: str
+    kind: str  # "wrk", "ab", "chat", "browser"
+    path: str
+    servers: tuple[Server, ...]
+    access_log: bool = False
+
+
+STATIC_PEERS: Final = (servers.OURS_STATIC, servers.STDLIB_STATIC, servers.NGINX)
+WSGI_PEERS: Final = (servers.OURS_WSGI, servers.GUNICORN_SYNC, servers.GUNICORN_GTHREAD,
+                     servers.WAITRESS)
+
+WORKLOADS: Final = (
+    Workload("static-1k-keepalive", "Static file, 1 KiB, keep-alive (access logs off)",
+             "`wrk -t2 -c50 --latency` on a 1 KiB file; every server with its per-request "
+             "log off.", "wrk", SMALL, STATIC_PEERS),
+    Workload("static-1k-keepalive-logged", "Static file, 1 KiB, keep-alive (access logs on)",
+             "The same load with each server's usual per-request log on, written to a file: "
+             "threaded-web at `--log-level info`, the stdlib handler's `log_message` to stderr, "
+             "nginx's `access_log`. The difference to the table above is what logging costs.",
+             "wrk", SMALL,
+             (servers.OURS_STATIC_LOGGING, servers.STDLIB_STATIC_LOGGING, servers.NGINX_LOGGING),
+             access_log=True),
+    Workload("static-1k-close", "Static file, 1 KiB, a new connection per request",
+             "`ab -c50` (HTTP/1.0, no keep-alive) on the 1 KiB file; access logs off.", "ab",
+             SMALL, STATIC_PEERS),
+    Workload("static-100k", "Static file, 100 KiB, keep-alive: bytes per second",
+             "`wrk -t2 -c50 --latency` on a 100 KiB file; access logs off.", "wrk", LARGE,
+             STATIC_PEERS),
+    Workload("wsgi-keepalive", "WSGI hello-world, keep-alive",
+             f"`wrk -t2 -c50 --latency` on `bench/apps/hello.py` (14 bytes, Content-Length), "
+             f"{servers.WSGI_WORKERS} worker processes for each prefork server; no access "
+             "logs. gunicorn's sync worker does not keep connections alive: it answers "
+             "`Connection: close` and wrk reconnects.", "wrk", "/", WSGI_PEERS),
+    Workload("wsgi-close", "WSGI hello-world, a new connection per request",
+             "`ab -c50` on the same application; no access logs.", "ab", "/", WSGI_PEERS),
+    Workload("udp-chat", "UDP chat relaying to 50 members",
+             f"{udp.MEMBERS} members on loopback take turns sending; every message goes to the "
+             f"other {udp.MEMBERS - 1}. At most {udp.WINDOW} messages in flight; latency is "
+             "from the sender's `sendto` to each receiver's `recvfrom`. udp-chat runs with its "
+             "rate limit lifted and its log at warning (the echo loop logs nothing).",
+             "chat", "", (servers.OURS_CHAT, servers.UDP_ECHO)),
+    Workload("browser-page", "The browser loading a page with 30 resources",
+             "A page with 9 stylesheets, 10 scripts, 10 images and an icon (31 requests with "
+             "the page), served by nginx; each client runs as a fresh process, alternating. "
+             "Page load is from the first request's arrival to the last response's end in "
+             "nginx's log (1 ms resolution); process is from start to exit, interpreter "
+             "start-up included.", "browser", page.PAGE, (servers.NGINX,), access_log=True),
+)
+
+
+def make_root(work: Path) -> Path:
+    """The document root every static server serves: the two files and the 30-resource page."""
+    root = work / "root"
+    root.mkdir()
+    (root / "1k.bin").write_bytes(bytes(i % 251 for i in range(1024)))
+    (root / "100k.bin").write_bytes(bytes(i % 251 for i in range(100 * 1024)))
+    page.write_site(root)
+    return root
+
+
+def _http_run(wl: Workload, server: Server, root: Path, work: Path,
+              seconds: float) -> dict[str, Any]:
+    with servers.running(server, root, work, access_log=wl.access_log) as srv:
+        if wl.kind == "wrk":
+            m = http_loads.wrk(srv, wl.path, seconds)
+        else:
+            m = http_loads.ab(srv, wl.path, seconds)
+    load = m.load
+    return {
+        "requests": load.requests, "seconds": load.seconds,
+        "requests_per_second": load.requests_per_second,
+        "bytes_per_second": load.bytes_per_second, "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms, "errors": load.errors, "error_detail": load.error_detail,
+        "cpu_seconds": m.cpu_seconds, "cpu_us_per_request": m.cpu_us_per_request,
+        "server_cores": m.server_cores,
+    }
+
+
+def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[str, Any]:
+    with servers.running(server, root, work) as srv:
+        r = udp.run(srv, seconds, chat=server is servers.OURS_CHAT)
+    return {
+        "requests": r.copies_delivered, "seconds": r.seconds,
+        "requests_per_second": r.delivered_per_second, "bytes_per_second": None,
+        "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.lost,
+        "messages_sent": r.messages_sent, "copies_expected": r.copies_expected,
+        "cpu_seconds": r.cpu_seconds, "cpu_us_per_request": r.cpu_us_per_delivered,
+        "server_cores": r.cpu_seconds / r.seconds if r.seconds else None,
+    }
+
+
+def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: int,
+                 say: Callable[[str], None]) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in wl.servers}
+    if wl.kind == "browser":
+        with servers.running(wl.servers[0], root, work, access_log=True) as srv:
+            ours, theirs = page.run(srv, work / "nginx-access.log", max(5, 3 * repeats))
+        results: list[dict[str, Any]] = []
+        for t in (ours, theirs):
+            summary = t.summary()
+            results.append({"server": t.name, "description": "", "runs": t.runs,
+                            "page_loads": t.loads, "summary": summary})
+            say(f"  {t.name}: page load {summary['page_load_ms'] or 0:.1f} ms, "
+                f"process {summary['process_ms'] or 0:.1f} ms")
+        return _workload_doc(wl, results)
+    for attempt in range(repeats):
+        for server in wl.servers:
+            if wl.kind == "chat":
+                result = _chat_run(server, root, work, seconds)
+            else:
+                result = _http_run(wl, server, root, work, seconds)
+            runs[server.name].append(result)
+            cpu = result["cpu_us_per_request"]
+            say(f"  [{attempt + 1}/{repeats}] {server.name}: "
+                f"{result['requests_per_second']:,.0f}/s, p99 "
+                f"{result['p99_ms'] or 0:.2f} ms, errors {result['errors']}, CPU "
+                f"{cpu or 0:.1f} µs each")
+    results = []
+    for server in wl.servers:
+        summary = report.summarize(runs[server.name])
+        if wl.kind == "chat":
+            summary["messages_sent"] = sum(r["messages_sent"] for r in runs[server.name])
+        results.append({"server": server.name, "description": server.description,
+                        "runs": runs[server.name], "summary": summary})
+    return _workload_doc(wl, results)
+
+
+def _workload_doc(wl: Workload, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": wl.id, "title": wl.title, "how": wl.how, "kind": wl.kind, "path": wl.path,
+            "results": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each load run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each server")
+    parser.add_argument("--only", default="", help="comma-separated workload ids")
+    parser.add_argument("--out-md", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--out-json", type=Path, default=REPO / "docs" / "benchmarks.json")
+    parser.add_argument("--keep-work", action="store_true", help="keep logs and files")
+    args = parser.parse_args(argv)
+    if not 0.5 <= args.seconds <= 60 or not 1 <= args.repeats <= 10:
+        parser.error("--seconds must be 0.5-60 and --repeats 1-10 (every load is bounded)")
+    chosen = [w for w in WORKLOADS if not args.only or w.id in args.only.split(",")]
+    missing = [tool for tool in ("wrk", "ab", "nginx", "wget") if shutil.which(tool) is None]
+    if missing:
+        print(f"bench: missing tools: {', '.join(missing)} (make bench installs them)",
+              file=sys.stderr)
+        return 2
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="socketlab-bench-"))
+    started = time.time()
+    doc: dict[str, Any] = {
+        "command": "make bench" + (f" BENCH_ARGS='{' '.join(argv)}'" if argv else ""),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "machine": machine.describe(),
+        "load_before": machine.load_average(),
+        "settings": {"seconds": args.seconds, "repeats": args.repeats},
+        "workloads": {},
+    }
+    say(f"bench: work directory {work}; load average {doc['load_before']}")
+    try:
+        root = make_root(work)
+        for wl in chosen:
+            say(f"{wl.id}: {wl.title}")
+            doc["workloads"][wl.id] = run_workload(wl, root, work, args.seconds, args.repeats,
+                                                   say)
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    doc["load_after"] = machine.load_average()
+    doc["duration_s"] = time.time() - started
+    doc["targets"] = report.judge(doc["workloads"])
+    args.out_json.parent.mkdir(parents=True, exist_ok=True)
+    args.out_json.write_text(json.dumps(doc, indent=1) + "\n")
+    report.write_markdown(args.out_md, report.render(doc))
+    for t in doc["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "-"}[t["met"]]
+        ratio = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        say(f"target {verdict:6} ratio {ratio:>6}: {t['target']}")
+    say(f"bench: wrote {args.out_md} and {args.out_json} in {doc['duration_s']:.0f} s")
+    return 0

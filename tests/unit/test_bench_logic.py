@@ -1,0 +1,229 @@
+"""The benchmark's own logic: reading wrk, ab, /proc and nginx output, medians, targets, the
+report. Saved outputs only: no load, no server, no timing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import machine, parsing, procstat, report
+
+WRK = """\
+Running 4s test @ http://127.0.0.1:18080/1k.bin
+  2 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.04ms    8.05ms 125.89ms   94.48%
+    Req/Sec     7.95k     3.62k   18.54k    73.75%
+  Latency Distribution
+     50%  950.00us
+     75%    4.41ms
+     90%    7.91ms
+     99%    1.20s
+  63998 requests in 4.06s, 75.56MB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 12
+Requests/sec:  15756.54
+Transfer/sec:     18.60MB
+"""
+
+AB = """\
+This is ApacheBench, Version 2.3 <$Revision$>
+
+Server Software:        socketlab
+Document Path:          /1k.bin
+Concurrency Level:      5
+Time taken for tests:   0.083 seconds
+Complete requests:      300
+Failed requests:        4
+   (Connect: 0, Receive: 1, Length: 3, Exceptions: 0)
+Non-2xx responses:      2
+Total transferred:      376800 bytes
+Requests per second:    3628.23 [#/sec] (mean)
+
+Percentage of the requests served within a certain time (ms)
+  50%      1
+  66%      1
+  99%      3
+ 100%      4 (longest request)
+"""
+
+AB_CSV = "Percentage served,Time in ms\n0,0.484\n1,0.501\n50,1.250\n99,3.125\n100,4.000\n"
+
+
+def test_wrk_output() -> None:
+    r = parsing.parse_wrk(WRK)
+    assert r.requests == 63998
+    assert r.seconds == pytest.approx(4.06)
+    assert r.requests_per_second == pytest.approx(15756.54)
+    assert r.bytes_per_second == pytest.approx(75.56 * 2**20 / 4.06)
+    assert r.p50_ms == pytest.approx(0.95)
+    assert r.p99_ms == pytest.approx(1200.0)
+    assert r.error_detail == {"read": 3, "timeout": 2, "non-2xx/3xx": 12}
+    assert r.errors == 17
+
+
+def test_wrk_output_without_errors_or_with_a_failure() -> None:
+    clean = WRK.replace("  Socket errors: connect 0, read 3, write 0, timeout 2\n", "").replace(
+        "  Non-2xx or 3xx responses: 12\n", ""
+    )
+    assert parsing.parse_wrk(clean).errors == 0
+    with pytest.raises(parsing.ParseError):
+        parsing.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"), [("950.00us", 0.95), ("2.07ms", 2.07), ("1.20s", 1200.0), ("1.00m", 60000.0)]
+)
+def test_durations(text: str, ms: float) -> None:
+    assert parsing.duration_ms(text) == pytest.approx(ms)
+
+
+def test_sizes_are_binary() -> None:
+    assert parsing.size_bytes("1.50KB") == 1536
+    assert parsing.size_bytes("2.00GB") == 2 * 2**30
+    with pytest.raises(parsing.ParseError):
+        parsing.size_bytes("12 apples")
+
+
+def test_ab_output_with_csv_percentiles() -> None:
+    r = parsing.parse_ab(AB, AB_CSV)
+    assert r.requests == 300
+    assert r.requests_per_second == pytest.approx(3628.23)
+    assert r.bytes_per_second == pytest.approx(376800 / 0.083)
+    assert (r.p50_ms, r.p99_ms) == (1.25, 3.125)
+    assert r.error_detail == {"failed": 4, "failed/receive": 1, "failed/length": 3,
+                              "non-2xx": 2}
+    assert r.errors == 6  # the breakdown of "failed" is not counted twice
+
+
+def test_ab_output_alone_uses_its_whole_millisecond_table() -> None:
+    r = parsing.parse_ab(AB.replace("Failed requests:        4", "Failed requests:        0"))
+    assert (r.p50_ms, r.p99_ms) == (1.0, 3.0)
+    with pytest.raises(parsing.ParseError):
+        parsing.parse_ab("apr_socket_recv: Connection refused (111)\n")
+
+
+def test_percentiles_and_medians() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert parsing.percentile(values, 99) == 99.0
+    assert parsing.percentile(values, 50) == 50.0
+    assert parsing.percentile([5.0], 99) == 5.0
+    assert parsing.percentile([], 99) is None
+    assert parsing.median([3.0, 1.0, 2.0]) == 2.0
+    assert parsing.median([4.0, 1.0, 3.0, 2.0]) == 2.0  # a measured value, not an average
+    assert parsing.median([]) is None
+
+
+def test_nginx_window() -> None:
+    log = "1700000000.120 0.020 200 /a\n1700000000.150 0.001 200 /b\nnot a line\n"
+    window, count = parsing.nginx_window_ms(log) or (0.0, 0)
+    assert window == pytest.approx(50.0, abs=0.01)
+    assert count == 2
+    assert parsing.nginx_window_ms("") is None
+
+
+def stat_line(pid: int, comm: str, ppid: int, times: tuple[int, int, int, int]) -> str:
+    utime, stime, cutime, cstime = times
+    fields = ["S", str(ppid), *["0"] * 9, str(utime), str(stime), str(cutime), str(cstime),
+              *["0"] * 30]
+    return f"{pid} ({comm}) " + " ".join(fields)
+
+
+def test_proc_stat_with_a_hostile_command_name() -> None:
+    st = procstat.parse_stat(stat_line(42, "a) b (c", 7, (11, 22, 33, 44)))
+    assert (st.pid, st.comm, st.ppid) == (42, "a) b (c", 7)
+    assert (st.utime, st.stime, st.cutime, st.cstime) == (11, 22, 33, 44)
+    assert st.own_ticks == 33
+    assert st.reaped_children_ticks == 77
+
+
+def test_tree_ticks_count_descendants_and_reaped_children_only() -> None:
+    lines = [
+        stat_line(10, "master", 1, (5, 5, 100, 0)),   # 100: workers it already reaped
+        stat_line(11, "worker", 10, (20, 10, 0, 0)),
+        stat_line(12, "worker", 10, (1, 1, 0, 0)),
+        stat_line(13, "grandchild", 11, (2, 0, 0, 0)),
+        stat_line(20, "stranger", 1, (999, 999, 0, 0)),
+    ]
+    stats = {st.pid: st for st in map(procstat.parse_stat, lines)}
+    assert procstat.tree_ticks(stats, 10) == 10 + 100 + 30 + 2 + 2
+    assert sorted(procstat.tree_pids(stats, 10)) == [10, 11, 12, 13]
+    assert procstat.tree_ticks(stats, 99) == 0  # gone
+
+
+def test_this_process_has_a_cpu_time() -> None:
+    assert procstat.cpu_seconds(procstat.os.getpid()) > 0
+
+
+@pytest.mark.parametrize(
+    ("banner", "version"),
+    [
+        ("wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer", "4.1.0-3+b2"),
+        ("This is ApacheBench, Version 2.3 <$Revision$>", "2.3"),
+        ("nginx version: nginx/1.22.1", "1.22.1"),
+        ("GNU Wget 1.21.3 built on linux-gnu.", "1.21.3"),
+        ("not installed", "not installed"),
+    ],
+)
+def test_tool_versions(banner: str, version: str) -> None:
+    assert machine.version_in(banner) == version
+
+
+def test_cpu_model() -> None:
+    text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nprocessor\t: 1\nmodel name\t: AMD\n"
+    assert machine.cpu_model(text) == "AMD EPYC 7B13"
+
+
+def run(rps: float, cpu: float, p99: float = 1.0, errors: int = 0) -> dict[str, Any]:
+    return {"requests_per_second": rps, "bytes_per_second": rps * 1024, "p50_ms": 0.5,
+            "p99_ms": p99, "cpu_us_per_request": cpu, "server_cores": 1.0,
+            "errors": errors, "requests": int(rps)}
+
+
+def workload(ours: str, peer: str, a: list[dict[str, Any]], b: list[dict[str, Any]],
+             ) -> dict[str, Any]:
+    return {"results": [{"server": ours, "summary": report.summarize(a)},
+                        {"server": peer, "summary": report.summarize(b)}]}
+
+
+def test_summaries_take_each_metrics_median_and_sum_errors() -> None:
+    s = report.summarize([run(100, 9), run(300, 1, errors=2), run(200, 5)])
+    assert s["requests_per_second"] == 200
+    assert s["cpu_us_per_request"] == 5
+    assert (s["rps_min"], s["rps_max"], s["errors"], s["runs"]) == (100, 300, 2, 3)
+
+
+def test_targets_are_judged_as_ratios_to_the_peer() -> None:
+    tw, std = "threaded-web", "stdlib ThreadingHTTPServer"
+    mp, gs = "multiprocess-web prefork", "gunicorn sync"
+    workloads = {
+        "static-1k-keepalive": workload(tw, std, [run(30000, 30)], [run(9000, 100)]),
+        "static-1k-close": workload(tw, std, [run(1000, 30)], [run(600, 100)]),
+        "wsgi-keepalive": workload(mp, gs, [run(8000, 50, p99=9.0)], [run(7000, 90, p99=8.0)]),
+        "udp-chat": workload("udp-chat", "minimal echo loop", [run(90, 1)], [run(100, 1)]),
+    }
+    judged = {t["workload"]: t for t in report.judge(workloads) if t["met"] is not None}
+    rows = [t for t in report.judge(workloads) if t["workload"] == "static-1k-keepalive"]
+    assert [t["met"] for t in rows] == [True, True]  # 3.33x the rate, 0.30 of the CPU
+    assert rows[0]["ratio"] == pytest.approx(30000 / 9000)
+    assert judged["static-1k-close"]["met"] is False  # 1.67x < 2x
+    assert judged["wsgi-keepalive"]["met"] is False  # faster, but its p99 is worse
+    assert "p99 9.00 ms vs 8.00 ms" in judged["wsgi-keepalive"]["note"]
+    assert judged["udp-chat"]["met"] is True
+    not_run = [t for t in report.judge(workloads) if t["workload"] == "static-100k"]
+    assert not_run[0]["note"] == "not run"
+
+
+def test_markdown_keeps_the_hand_written_text_around_the_markers(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    report.write_markdown(path, f"{report.BEGIN}\nfirst\n{report.END}")
+    text = path.read_text()
+    assert "## Analysis" in text
+    path.write_text(text.replace("## Analysis", "## Analysis\n\nMine, by hand."))
+    report.write_markdown(path, f"{report.BEGIN}\nsecond\n{report.END}")
+    text = path.read_text()
+    assert "second" in text
+    assert "first" not in text
+    assert "Mine, by hand." in text
