@@ -481,10 +481,15 @@ def parse_response_head(
 ) -> Response:
     """Parse one complete response head; ``request_method`` decides whether a body follows."""
     fail = errors.RemoteProtocolError
-    lines = _split_lines(head)
-    match = _STATUS_LINE.fullmatch(lines[0])
+    crlf_only = head.count(b"\n") == head.count(b"\r\n")
+    if crlf_only:
+        line, _, block = head.partition(b"\r\n")
+    else:
+        lines = _split_lines(head)
+        line = lines[0]
+    match = _STATUS_LINE.fullmatch(line)
     if match is None:
-        raise fail(f"malformed status line: {lines[0][:80]!r}")
+        raise fail(f"malformed status line: {line[:80]!r}")
     version = (int(match.group(1)), int(match.group(2)))
     if version[0] != 1:
         raise fail(f"unsupported HTTP version {version[0]}.{version[1]}")
@@ -492,9 +497,15 @@ def parse_response_head(
     if status < 100:
         raise fail(f"invalid status code {status}")
     reason = (match.group(4) or b"").decode("latin-1")
-    headers = _parse_fields(lines[1:], limits, fail, fail)
-    chunked = _transfer_chunked(headers, fail, fail)
-    length = None if chunked else _content_length(headers, fail)
+    if crlf_only:
+        headers = _parse_field_block(block, limits, fail, fail)
+    else:
+        headers = _parse_fields(lines[1:], limits, fail, fail)
+    index = headers._index
+    chunked = "transfer-encoding" in index and _transfer_chunked(headers, fail, fail)
+    length = None
+    if not chunked and "content-length" in index:
+        length = _content_length(headers, fail)
 
     # RFC 9112 §6.3 (1): responses to HEAD, 1xx, 204 and 304 never have a body.
     no_body = request_method == "HEAD" or status < 200 or status in (204, 304)
