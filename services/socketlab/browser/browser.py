@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
@@ -39,9 +40,11 @@ from .urls import URL
 USER_AGENT: Final = f"socketlab-browser/{__version__} (raw sockets; Python)"
 
 FETCH_THREADS: Final = 12
-"""Worker threads fetching one page's resources: two hosts' worth of browser connections
-(2 x 6). Requests beyond a host's 6 connections wait in the pool, not in a thread of their own,
-and more threads would only contend on a 2-core machine."""
+"""Most worker threads fetching one page's resources: two hosts' worth of browser connections
+(2 x 6). A page gets one host's worth per host it references (6 for a one-host page): requests
+beyond a host's connections wait in the pool, not in a thread of their own, and more threads
+only contend for the interpreter (a 30-resource page loaded in 13-16 ms with 12 threads, 11-12
+with 6)."""
 
 LATE_GRACE: Final = 2.0
 """Seconds to let in-flight requests notice an expired page deadline before the load returns;
@@ -227,9 +230,22 @@ class Browser:
         caps = self.options.caps
         seen: set[str] = set()
         pending: dict[Future[tuple[list[Entry], list[tuple[Reference, URL]]]], Fetch] = {}
+        finished: queue.SimpleQueue[Future[tuple[list[Entry], list[tuple[Reference, URL]]]]] = (
+            queue.SimpleQueue()
+        )
         page = load.page
 
-        with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch") as executor:
+        # The icon (when the page names none) goes to the document's origin, relative
+        # references to the base's; only absolute ones can name another host.
+        origins = {(doc_url.host, doc_url.port), (base.host, base.port)}
+        for ref in found.references:
+            if ref.url.startswith("//") or "://" in ref.url:
+                with contextlib.suppress(errors.InvalidURL):  # reported when submitted
+                    joined = base.join(ref.url)
+                    origins.add((joined.host, joined.port))
+        threads = min(FETCH_THREADS, caps.connections_per_host * len(origins))
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="fetch") as executor:
 
             def submit(
                 ref: Reference, against: URL, initiator: str, optional: bool = False
@@ -258,7 +274,9 @@ class Browser:
                     return
                 seen.add(key)
                 fetch = Fetch("GET", url, ref.kind, initiator=initiator, optional=optional)
-                pending[executor.submit(self._fetch_resource, load, fetch)] = fetch
+                future = executor.submit(self._fetch_resource, load, fetch)
+                pending[future] = fetch
+                future.add_done_callback(finished.put)
 
             for ref in found.references:
                 submit(ref, base, str(doc_url))
@@ -267,28 +285,37 @@ class Browser:
                 # says otherwise (the seed saw Chrome do it); a site without one is no failure.
                 submit(Reference("/favicon.ico", "icon"), doc_url, str(doc_url), optional=True)
 
-            self._settle(load, pending, submit)
+            self._settle(load, pending, finished, submit)
 
     def _settle(
         self,
         load: _Load,
         pending: dict[Future[tuple[list[Entry], list[tuple[Reference, URL]]]], Fetch],
+        finished: queue.SimpleQueue[Future[tuple[list[Entry], list[tuple[Reference, URL]]]]],
         submit: Callable[[Reference, URL, str], None],
     ) -> None:
         """Collect finished fetches (and submit what stylesheets referenced) until none is left,
-        the page's deadline runs out, or the browser is cancelled."""
+        the page's deadline runs out, or the browser is cancelled.
+
+        Each future puts itself on ``finished`` when done, so one wake-up here is one finished
+        fetch (concurrent.futures.wait() hooked onto every pending future at each call: with
+        30 resources, 12% of the interpreter's time in a page load)."""
         page = load.page
         while pending:
             left = load.deadline.remaining()
             if left <= 0 or self.cancel.is_set():
                 break
-            done, _ = wait(list(pending), timeout=min(left, 0.5), return_when=FIRST_COMPLETED)
-            for future in done:
-                fetch = pending.pop(future)
-                entries, discovered = future.result()
-                page.entries.extend(entries)
-                for ref, stylesheet in discovered:
-                    submit(ref, stylesheet, str(stylesheet))
+            try:
+                future = finished.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                continue
+            fetch = pending.pop(future, None)
+            if fetch is None:
+                continue
+            entries, discovered = future.result()
+            page.entries.extend(entries)
+            for ref, stylesheet in discovered:
+                submit(ref, stylesheet, str(stylesheet))
         if not pending:
             return
         # Out of time (or stopping): what has not started never will; what runs is bounded.
