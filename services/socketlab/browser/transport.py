@@ -15,6 +15,7 @@ import errno
 import ipaddress
 import select
 import socket
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,9 @@ class Connection:
     server_view: tuple[str, int] | None = None  # (client_ip, client_port) from /whoami
     server_pid: int | None = None  # the process that answered /whoami on it
     closed: bool = False
+    # The SO_SNDTIMEO / SO_RCVTIMEO the socket has now (see _arm).
+    send_timeout: float | None = None
+    recv_timeout: float | None = None
 
     def is_stale(self) -> bool:
         """True when an idle connection cannot carry another request: the server closed it
@@ -131,6 +135,7 @@ def connect(
             failure = errors.ConnectError(f"cannot connect to {where}: {_strerror(exc)}")
             continue
         try:
+            sock.settimeout(None)  # blocking from now on: the kernel keeps the deadlines (_arm)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             local = sock.getsockname()
             remote = sock.getpeername()
@@ -254,14 +259,44 @@ def exchange(
     )
 
 
+TIMEOUT_SLACK: Final = 0.05
+"""Seconds a socket's send or receive timeout may exceed the step it guards before it is set
+again (the page deadline shrinks with every step; re-arming on every call would cost a system
+call each time for nothing)."""
+
+TIMEOUT_REARM: Final = 0.25
+"""Seconds by which the timeout may fall short of the step before it is set again."""
+
+
+def _arm(conn: Connection, receive: bool, seconds: float) -> None:
+    """Give ``conn``'s blocking socket a send or receive timeout of about ``seconds``.
+
+    The socket is blocking and the kernel enforces SO_SNDTIMEO / SO_RCVTIMEO, as in the
+    servers' core: a Python-level timeout (settimeout) polls before every send and receive and
+    switches the socket's mode each time, three system calls instead of one, each of them a
+    hand-off of the interpreter lock between the fetch threads.
+    """
+    seconds = max(seconds, 0.001)  # 0 would mean "wait forever"
+    current = conn.recv_timeout if receive else conn.send_timeout
+    if current is None or current > seconds + TIMEOUT_SLACK or current < seconds - TIMEOUT_REARM:
+        whole = int(seconds)
+        value = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
+        option = socket.SO_RCVTIMEO if receive else socket.SO_SNDTIMEO
+        conn.sock.setsockopt(socket.SOL_SOCKET, option, value)
+        if receive:
+            conn.recv_timeout = seconds
+        else:
+            conn.send_timeout = seconds
+
+
 def _send(
     conn: Connection, data: bytes, reused: bool, read_timeout: float, deadline: Deadline
 ) -> None:
     step = deadline.bound(read_timeout)
     try:
-        conn.sock.settimeout(step)
+        _arm(conn, False, step)
         conn.sock.sendall(data)
-    except TimeoutError:
+    except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_SNDTIMEO expired
         if step < read_timeout:
             raise deadline.expiry_error() from None
         raise errors.WriteTimeout(
@@ -280,9 +315,9 @@ def _recv(
 ) -> bytes:
     step = deadline.bound(read_timeout)
     try:
-        conn.sock.settimeout(step)
+        _arm(conn, True, step)
         return conn.sock.recv(RECV_SIZE)
-    except TimeoutError:
+    except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO expired
         if step < read_timeout:
             raise deadline.expiry_error() from None
         got = f" after {progress.received} bytes" if progress.received else ""
