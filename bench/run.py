@@ -132,8 +132,10 @@ def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: 
         results: list[dict[str, Any]] = []
         for t in (ours, theirs):
             summary = t.summary()
-            results.append({"server": t.name, "description": "", "runs": t.runs,
-                            "page_loads": t.loads, "summary": summary})
+            timed = [{"process_ms": wall * 1000, "page_load_ms": loaded * 1000}
+                    for wall, loaded in zip(t.runs, t.loads, strict=True)]
+            results.append({"server": t.name, "description": "", "runs": timed,
+                            "summary": summary})
             say(f"  {t.name}: page load {summary['page_load_ms'] or 0:.1f} ms, "
                 f"process {summary['process_ms'] or 0:.1f} ms")
         return _workload_doc(wl, results)

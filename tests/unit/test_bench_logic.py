@@ -216,6 +216,17 @@ def test_targets_are_judged_as_ratios_to_the_peer() -> None:
     assert not_run[0]["note"] == "not run"
 
 
+def test_each_repeat_gets_its_own_ratio() -> None:
+    tw, std = "threaded-web", "stdlib ThreadingHTTPServer"
+    wl = workload(tw, std, [run(300, 1), run(100, 1)], [run(100, 1), run(100, 1)])
+    wl["results"][0]["runs"] = [run(300, 1), run(100, 1)]
+    wl["results"][1]["runs"] = [run(100, 1), run(100, 1)]
+    (row, _) = [t for t in report.judge({"static-1k-keepalive": wl})
+                if t["workload"] == "static-1k-keepalive"]
+    assert row["paired"] == [3.0, 1.0]
+    assert "| 3.00, 1.00 |" in "\n".join(report._target_table([row]))
+
+
 def test_markdown_keeps_the_hand_written_text_around_the_markers(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     report.write_markdown(path, f"{report.BEGIN}\nfirst\n{report.END}")
