@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from importlib import metadata
 from typing import Any
 
@@ -21,6 +22,34 @@ def cpu_model(cpuinfo: str) -> str:
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages (runnable tasks, whoever they belong to)."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_times(stat: str) -> tuple[int, int]:
+    """(busy, total) jiffies from the ``cpu`` line of /proc/stat (idle and iowait are idle)."""
+    fields = [int(x) for x in stat.split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])  # guest times are already counted in user
+    return total - idle, total
+
+
+def cpu_busy(seconds: float = 0.3) -> float:
+    """The fraction of the machine's CPU time that was busy over the next ``seconds``."""
+    with open("/proc/stat") as handle:
+        busy0, total0 = cpu_times(handle.read())
+    time.sleep(seconds)
+    with open("/proc/stat") as handle:
+        busy1, total1 = cpu_times(handle.read())
+    return (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
+
+
+def wait_until_quiet(threshold: float, max_wait: float) -> tuple[float, float]:
+    """Wait (at most ``max_wait`` seconds) until less than ``threshold`` of the CPU is busy with
+    work that is not ours (we are idle while this runs); return (seconds waited, last busy)."""
+    busy = cpu_busy()
+    started = time.monotonic()  # the first look is not a wait
+    while busy >= threshold and time.monotonic() - started < max_wait:
+        busy = cpu_busy()
+    return time.monotonic() - started, busy
 
 
 def _first_line(argv: list[str]) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from . import machine
 from .parsing import median, nginx_window_ms
 from .servers import PYTHON, REPO, SERVICES, Running
 
@@ -32,6 +33,8 @@ IMAGES: Final = 10
 RESOURCES: Final = STYLESHEETS + SCRIPTS + IMAGES + 1  # + the icon
 PAGE: Final = "/page30/index.html"
 CLIENT_TIMEOUT: Final = 60.0
+QUIET_BUSY: Final = 0.25  # as bench.run: wait for a quiet machine before each pair of runs
+QUIET_WAIT: Final = 30.0
 
 
 def write_site(root: Path) -> None:
@@ -121,6 +124,7 @@ def run(server: Running, access_log: Path, repeats: int) -> tuple[ClientTimes, C
     ours = ClientTimes("socketlab browser", [], [], 0)
     theirs = ClientTimes("wget --page-requisites", [], [], 0)
     for _ in range(repeats):
+        machine.wait_until_quiet(QUIET_BUSY, QUIET_WAIT)
         for times, client in ((ours, _browser), (theirs, _wget)):
             offset = access_log.stat().st_size
             wall = client(url)

@@ -214,6 +214,10 @@ def render(doc: dict[str, Any]) -> str:
     """The generated part of docs/BENCHMARKS.md."""
     m = doc["machine"]
     tools = ", ".join(f"{k} {v}" for k, v in m["tools"].items())
+    gates = [r["machine"] for wl in doc["workloads"].values() for res in wl["results"]
+             for r in res.get("runs", []) if isinstance(r, dict) and "machine" in r]
+    waits = [g["waited_s"] for g in gates if g["waited_s"] >= 0.1]
+    busy = [g["busy_before"] for g in gates]
     out = [
         BEGIN,
         "",
@@ -228,7 +232,12 @@ def render(doc: dict[str, Any]) -> str:
         f"* Each figure is the median of {doc['settings']['repeats']} runs of "
         f"{doc['settings']['seconds']:g} s (servers interleaved, each started afresh, 1 s of "
         "warm-up not counted); server CPU is utime + stime from /proc/<pid>/stat over the run, "
-        "all of the server's processes included.",
+        "all of the server's processes included. 'each run' gives the ratio of every pair of "
+        "runs that followed each other.",
+        f"* Before each run the bench waited until less than a quarter of the CPU was busy "
+        f"(other work on the machine is invisible to it but takes cores): {len(waits)} of "
+        f"{len(gates)} runs waited, {sum(waits):.0f} s in all; the busiest start had "
+        f"{max(busy, default=0.0):.0%} of the CPU busy.",
         "",
         "### Targets",
         "",

@@ -4,8 +4,8 @@
 
 Run it with the bench venv's interpreter (``make bench`` does): gunicorn and waitress live
 there, and every Python server is started with that same interpreter. Each load aims at
-127.0.0.1 only and is bounded in time; the default run (3 repeats of 4 s) takes about 8
-minutes.
+127.0.0.1 only and is bounded in time; the default run (5 repeats of 3 s, each after the
+machine looked quiet for a moment) takes about 10 minutes.
 """
 
 from __future__ import annotations
@@ -92,8 +92,23 @@ def make_root(work: Path) -> Path:
     return root
 
 
+QUIET_BUSY: Final = 0.25
+"""Before each run, wait until less than this share of the machine's CPU is busy: other
+work on the machine (tests, builds) is invisible to us but takes cores from the run."""
+
+QUIET_WAIT: Final = 30.0
+"""Longest wait for a quiet machine before running anyway (every wait is in the JSON)."""
+
+
+def _quiet() -> dict[str, float]:
+    waited, busy = machine.wait_until_quiet(QUIET_BUSY, QUIET_WAIT)
+    return {"waited_s": round(waited, 1), "busy_before": round(busy, 3),
+            "load_1min": machine.load_average()[0]}
+
+
 def _http_run(wl: Workload, server: Server, root: Path, work: Path,
               seconds: float) -> dict[str, Any]:
+    quiet = _quiet()
     with servers.running(server, root, work, access_log=wl.access_log) as srv:
         if wl.kind == "wrk":
             m = http_loads.wrk(srv, wl.path, seconds)
@@ -106,11 +121,12 @@ def _http_run(wl: Workload, server: Server, root: Path, work: Path,
         "bytes_per_second": load.bytes_per_second, "p50_ms": load.p50_ms,
         "p99_ms": load.p99_ms, "errors": load.errors, "error_detail": load.error_detail,
         "cpu_seconds": m.cpu_seconds, "cpu_us_per_request": m.cpu_us_per_request,
-        "server_cores": m.server_cores,
+        "server_cores": m.server_cores, "machine": quiet,
     }
 
 
 def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[str, Any]:
+    quiet = _quiet()
     with servers.running(server, root, work) as srv:
         r = udp.run(srv, seconds, chat=server is servers.OURS_CHAT)
     return {
@@ -119,7 +135,7 @@ def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[st
         "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.lost,
         "messages_sent": r.messages_sent, "copies_expected": r.copies_expected,
         "cpu_seconds": r.cpu_seconds, "cpu_us_per_request": r.cpu_us_per_delivered,
-        "server_cores": r.cpu_seconds / r.seconds if r.seconds else None,
+        "server_cores": r.cpu_seconds / r.seconds if r.seconds else None, "machine": quiet,
     }
 
 
@@ -147,10 +163,11 @@ def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: 
                 result = _http_run(wl, server, root, work, seconds)
             runs[server.name].append(result)
             cpu = result["cpu_us_per_request"]
+            waited = result["machine"]["waited_s"]
             say(f"  [{attempt + 1}/{repeats}] {server.name}: "
                 f"{result['requests_per_second']:,.0f}/s, p99 "
                 f"{result['p99_ms'] or 0:.2f} ms, errors {result['errors']}, CPU "
-                f"{cpu or 0:.1f} µs each")
+                f"{cpu or 0:.1f} µs each" + (f" (waited {waited:g} s for quiet)" if waited else ""))
     results = []
     for server in wl.servers:
         summary = report.summarize(runs[server.name])
@@ -168,8 +185,8 @@ def _workload_doc(wl: Workload, results: list[dict[str, Any]]) -> dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=4.0, help="length of each load run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each server")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each load run")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each server")
     parser.add_argument("--only", default="", help="comma-separated workload ids")
     parser.add_argument("--out-md", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--out-json", type=Path, default=REPO / "docs" / "benchmarks.json")

@@ -171,6 +171,11 @@ def test_tool_versions(banner: str, version: str) -> None:
     assert machine.version_in(banner) == version
 
 
+def test_cpu_times_count_idle_and_iowait_as_idle() -> None:
+    stat = "cpu  100 5 50 800 40 3 2 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"
+    assert machine.cpu_times(stat) == (160, 1000)
+
+
 def test_cpu_model() -> None:
     text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nprocessor\t: 1\nmodel name\t: AMD\n"
     assert machine.cpu_model(text) == "AMD EPYC 7B13"
