@@ -33,8 +33,11 @@ IMAGES: Final = 10
 RESOURCES: Final = STYLESHEETS + SCRIPTS + IMAGES + 1  # + the icon
 PAGE: Final = "/page30/index.html"
 CLIENT_TIMEOUT: Final = 60.0
-QUIET_BUSY: Final = 0.25  # as bench.run: wait for a quiet machine before each pair of runs
-QUIET_WAIT: Final = 30.0
+# As in bench.run: wait for a quiet machine before each pair of runs.
+QUIET_BUSY: Final = 0.25
+QUIET_SLACK: Final = 0.3
+QUIET_WAIT: Final = 5.0
+QUIET_BUDGET: Final = 30.0
 
 
 def write_site(root: Path) -> None:
@@ -123,8 +126,9 @@ def run(server: Running, access_log: Path, repeats: int) -> tuple[ClientTimes, C
     _wget(url)
     ours = ClientTimes("socketlab browser", [], [], 0)
     theirs = ClientTimes("wget --page-requisites", [], [], 0)
+    gate = machine.Quiet(QUIET_BUSY, QUIET_SLACK, QUIET_WAIT, QUIET_BUDGET)
     for _ in range(repeats):
-        machine.wait_until_quiet(QUIET_BUSY, QUIET_WAIT)
+        gate.wait()
         for times, client in ((ours, _browser), (theirs, _wget)):
             offset = access_log.stat().st_size
             wall = client(url)

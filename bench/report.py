@@ -218,6 +218,7 @@ def render(doc: dict[str, Any]) -> str:
              for r in res.get("runs", []) if isinstance(r, dict) and "machine" in r]
     waits = [g["waited_s"] for g in gates if g["waited_s"] >= 0.1]
     busy = [g["busy_before"] for g in gates]
+    slow = [g.get("slowdown", 1.0) for g in gates]
     out = [
         BEGIN,
         "",
@@ -234,10 +235,14 @@ def render(doc: dict[str, Any]) -> str:
         "warm-up not counted); server CPU is utime + stime from /proc/<pid>/stat over the run, "
         "all of the server's processes included. 'each run' gives the ratio of every pair of "
         "runs that followed each other.",
-        f"* Before each run the bench waited until less than a quarter of the CPU was busy "
-        f"(other work on the machine is invisible to it but takes cores): {len(waits)} of "
-        f"{len(gates)} runs waited, {sum(waits):.0f} s in all; the busiest start had "
-        f"{max(busy, default=0.0):.0%} of the CPU busy.",
+        "* Before each run the bench waited (10 s at most, 4 min in all) until less than a "
+        "quarter of the "
+        "CPU was busy and a round trip between two processes took within 30% of the fastest "
+        "seen: "
+        "this is a virtual machine, and other guests slow it down without showing in "
+        f"/proc/stat. {len(waits)} of {len(gates)} runs waited, {sum(waits):.0f} s in all; "
+        f"the busiest start had {max(busy, default=0.0):.0%} of the CPU busy, the slowest "
+        f"start ran the probe {max(slow, default=1.0):.2f}x slower than the fastest.",
         "",
         "### Targets",
         "",
