@@ -10,11 +10,12 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from . import procstat
-from .parsing import LoadResult, parse_ab, parse_wrk
+from .parsing import LoadResult, ParseError, parse_ab, parse_wrk
 from .servers import Running
 
 CONNECTIONS: Final = 50
@@ -23,8 +24,21 @@ CONNECTIONS: Final = 50
 WRK_THREADS: Final = 2
 """One wrk thread per core of the lab's machines."""
 
-AB_MAX_REQUESTS: Final = 1_000_000
-"""ab's request cap: with -t it stops at the time limit long before this."""
+def _port_range() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            low, high = (int(x) for x in handle.read().split())
+        return high - low + 1
+    except (OSError, ValueError):
+        return 28_232  # Linux's default range, 32768-60999
+
+
+AB_MAX_REQUESTS: Final = max(5_000, _port_range() - 4_000)
+"""ab's request cap per run, below the ephemeral port range (28,232 ports by default) less the
+warm-up: past it, client ports come round again while the server still holds their previous
+connection in TIME_WAIT, and a SYN that meets one waits for its 1 s retransmission (a run of
+multiprocess-web fell from 11,900 to 196 requests/s with a p99 of 2 s that way, and the next
+ab could not connect at all). ab stops at this count or at -t, whichever comes first."""
 
 TOOL_GRACE: Final = 30.0
 """Seconds beyond its own limit that a tool may take before it is killed (it never should)."""
@@ -50,10 +64,22 @@ class Measured:
         return self.cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
+class LoadFailed(RuntimeError):
+    """The load tool failed or printed nothing that could be read."""
+
+
 def _run(argv: list[str], limit: float) -> str:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=limit + TOOL_GRACE,
                           check=False)
     return done.stdout + done.stderr
+
+
+def _parsed(parse: Callable[[], LoadResult], output: str) -> LoadResult:
+    try:
+        return parse()
+    except ParseError:
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        raise LoadFailed(f"could not read the tool's output: {tail}") from None
 
 
 def wrk(server: Running, path: str, seconds: float, *, warmup: float = 1.0) -> Measured:
@@ -69,7 +95,7 @@ def wrk(server: Running, path: str, seconds: float, *, warmup: float = 1.0) -> M
     wall = time.monotonic() - start
     cpu = procstat.cpu_seconds(server.pid) - before
     server.check_alive()
-    return Measured(parse_wrk(output), cpu, wall)
+    return Measured(_parsed(lambda: parse_wrk(output), output), cpu, wall)
 
 
 def ab(server: Running, path: str, seconds: float, *, warmup_requests: int = 2000) -> Measured:
@@ -89,4 +115,4 @@ def ab(server: Running, path: str, seconds: float, *, warmup_requests: int = 200
         cpu = procstat.cpu_seconds(server.pid) - before
         csv_text = csv.read()
     server.check_alive()
-    return Measured(parse_ab(output, csv_text or None), cpu, wall)
+    return Measured(_parsed(lambda: parse_ab(output, csv_text or None), output), cpu, wall)

@@ -261,6 +261,10 @@ def render(doc: dict[str, Any]) -> str:
         for r in wl["results"]:
             if r.get("description"):
                 out.append(f"* {r['server']}: {r['description']}")
+            for i, run in enumerate(r.get("runs", []), 1):
+                if isinstance(run, dict) and run.get("failed"):
+                    out.append(f"* {r['server']}, run {i} failed (counted as an error): "
+                               f"{run['failed']}")
         out += [""]
     out.append(END)
     return "\n".join(out)

@@ -168,10 +168,17 @@ def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: 
         return _workload_doc(wl, results)
     for attempt in range(repeats):
         for server in wl.servers:
-            if wl.kind == "chat":
-                result = _chat_run(server, root, work, seconds)
-            else:
-                result = _http_run(wl, server, root, work, seconds)
+            try:
+                if wl.kind == "chat":
+                    result = _chat_run(server, root, work, seconds)
+                else:
+                    result = _http_run(wl, server, root, work, seconds)
+            except (http_loads.LoadFailed, servers.ServerFailed) as exc:
+                # One failed run is a result too (counted as an error), not the end of the run.
+                say(f"  [{attempt + 1}/{repeats}] {server.name}: FAILED: {exc}")
+                runs[server.name].append({"failed": str(exc), "errors": 1, "requests": 0,
+                                          "messages_sent": 0})
+                continue
             runs[server.name].append(result)
             cpu = result["cpu_us_per_request"]
             waited = result["machine"]["waited_s"]

@@ -243,3 +243,11 @@ def test_markdown_keeps_the_hand_written_text_around_the_markers(tmp_path: Path)
     assert "second" in text
     assert "first" not in text
     assert "Mine, by hand." in text
+
+
+def test_a_failed_run_counts_as_an_error_and_is_left_out_of_the_medians() -> None:
+    failed = {"failed": "could not read the tool's output: ...", "errors": 1, "requests": 0}
+    s = report.summarize([run(100, 9), failed, run(300, 5)])
+    assert s["errors"] == 1
+    assert s["requests_per_second"] == 100  # the lower middle of the two real runs
+    assert (s["rps_min"], s["rps_max"], s["runs"]) == (100, 300, 3)
