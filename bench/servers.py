@@ -12,6 +12,7 @@ import contextlib
 import errno
 import http.client
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -51,12 +52,27 @@ class Server:
     description: str = ""
 
 
+SERVER_PORTS: Final = (20_000, 32_000)
+"""Where server ports are picked: below Linux's ephemeral range (32768-60999), so that a
+server's port is never also a client port of ab or wrk in the same run."""
+
+
 def free_port(kind: str = "tcp") -> int:
-    """A port nobody listens on now (the kernel's choice for port 0)."""
+    """A port below the ephemeral range that nothing uses now, not even a connection in
+    TIME_WAIT: the bind is tried without SO_REUSEADDR, which fails on those. (A server port
+    used again while earlier connections to it linger in TIME_WAIT makes ab's new SYNs meet
+    them and wait for a retransmission; two runs failed on a 5 s ab timeout that way.)"""
     family_type = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, family_type) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    rng = random.Random()  # noqa: S311 -- picking a port, not a secret
+    for _ in range(1000):
+        port = rng.randrange(*SERVER_PORTS)
+        with socket.socket(socket.AF_INET, family_type) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServerFailed(f"no free port between {SERVER_PORTS[0]} and {SERVER_PORTS[1]}")
 
 
 NGINX_CONF: Final = """\
