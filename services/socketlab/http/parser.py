@@ -277,7 +277,6 @@ def _parse_fields(
         raise too_large(f"more than {limits.max_headers} header fields")
     max_line = limits.max_header_line
     fields: list[tuple[str, str]] = []
-    index: dict[str, list[str]] = {}
     match = _FIELD_LINE.fullmatch
     for line in lines:
         good = match(line)  # the common case: one regex checks name, colon and value
@@ -287,13 +286,7 @@ def _parse_fields(
         name = raw_name.decode("ascii")
         value = raw_value.decode("latin-1")
         fields.append((name, value))
-        low = name.lower()
-        values = index.get(low)
-        if values is None:
-            index[low] = [value]
-        else:
-            values.append(value)
-    return Headers._adopt(fields, index)
+    return _headers_of(fields)
 
 
 def _parse_field_block(
@@ -309,7 +302,11 @@ def _parse_field_block(
     text = block.decode("latin-1")
     if _FIELD_BLOCK.fullmatch(text) is None:
         return _parse_fields(block.split(b"\r\n"), limits, fail, too_large)
-    fields: list[tuple[str, str]] = _FIELD_PAIRS.findall(text)
+    return _headers_of(_FIELD_PAIRS.findall(text))
+
+
+def _headers_of(fields: list[tuple[str, str]]) -> Headers:
+    """Headers over ``fields`` with their case-insensitive index, built in one pass."""
     index: dict[str, list[str]] = {}
     for name, value in fields:
         low = name.lower()
