@@ -198,7 +198,7 @@ BENCH_ARGS ?=
 
 # Installing nginx must not start Debian's nginx on port 80: a policy-rc.d that says 101
 # ("action forbidden") stops the package scripts from starting it, and is removed afterwards.
-bench: ## Run the benchmarks (~8 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
+bench: ## Run the benchmarks (~10 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
 	@missing=""; for pair in $(BENCH_TOOLS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
