@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from multiprocess_support import closed_by_peer, read_answers
 
 from socketlab.http.connection import ConnectionConfig
-from socketlab.http.parser import END, Data, Response, ResponseParser
+from socketlab.http.parser import Response
 from socketlab.listener import open_listener
 from socketlab.static import StaticFiles
 from socketlab.threaded_web import LabSite, ThreadedServer
@@ -87,42 +88,9 @@ def srv(site_root: Path) -> Iterator[Running]:
 def exchange_raw(
     sock: socket.socket, data: bytes, methods: list[str]
 ) -> list[tuple[Response, bytes]]:
-    """Send raw bytes, then read one response per method with the lab's own parser."""
+    """Send raw bytes, then read one (head, body) per request method with the lab's own parser."""
     sock.sendall(data)
-    parser = ResponseParser()
-    for method in methods:
-        parser.expect(method)
-    out: list[tuple[Response, bytes]] = []
-    head: Response | None = None
-    body = b""
-    while len(out) < len(methods):
-        event = parser.next_event()
-        if isinstance(event, Response):
-            head, body = event, b""
-        elif isinstance(event, Data):
-            body += event.data
-        elif event is END:
-            assert head is not None
-            out.append((head, body))
-        else:
-            chunk = sock.recv(65536)
-            if chunk:
-                parser.feed(chunk)
-            else:
-                parser.feed_eof()
-    return out
-
-
-def closed_by_peer(sock: socket.socket, timeout: float = 5) -> bool:
-    sock.settimeout(timeout)
-    try:
-        while True:
-            if not sock.recv(65536):
-                return True
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
+    return [(answer.head, answer.body) for answer in read_answers(sock, methods)]
 
 
 # --- what a browser or curl sees ------------------------------------------------------------
