@@ -9,7 +9,8 @@ domain-match the host is rejected (on an IP address only the address itself matc
 What it leaves out, knowingly: the Public Suffix List (the lab has no registrable domains),
 ``SameSite`` (every request here is same-site), and ``Secure`` cookies, which RFC 6265bis §5.7
 says a non-secure origin must not set -- this browser speaks only http://, so it ignores them.
-The jar is shared by the threads of one page load, hence the lock.
+A page's requests use the jar from the browser's event loop; the lock keeps it safe for a
+caller that reads it from another thread while a page loads.
 """
 
 from __future__ import annotations

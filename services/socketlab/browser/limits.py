@@ -8,7 +8,6 @@ Each default is a named constant with the reason for its number.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -89,16 +88,15 @@ class Deadline:
 
 
 class ByteBudget:
-    """Body bytes one page may still receive; shared by the threads fetching its resources."""
+    """Body bytes one page may still receive; shared by the requests of the page (all on the
+    browser's event loop, so no lock)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self._lock = threading.Lock()
 
     def take(self, count: int) -> None:
         """Account for ``count`` more bytes; raise :class:`CapExceeded` past the limit."""
-        with self._lock:
-            self.used += count
-            if self.used > self.limit:
-                raise CapExceeded(f"the page's byte cap of {self.limit} bytes was reached")
+        self.used += count
+        if self.used > self.limit:
+            raise CapExceeded(f"the page's byte cap of {self.limit} bytes was reached")

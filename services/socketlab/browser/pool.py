@@ -13,6 +13,8 @@ DNS answers; the first connection's entry carries the DNS time, later ones repor
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import itertools
 import socket
@@ -23,7 +25,16 @@ from dataclasses import dataclass
 
 from . import errors
 from .limits import MAX_CONNECTIONS_PER_HOST, Deadline
-from .transport import Address, Connection, Resolver, connect, resolve, system_resolver
+from .transport import (
+    Address,
+    Connection,
+    Resolver,
+    connect,
+    is_ip_literal,
+    literal_address,
+    resolve,
+    system_resolver,
+)
 
 HostKey = tuple[str, int]
 
@@ -41,7 +52,11 @@ class Lease:
 
 
 class ConnectionPool:
-    """Connections by (host, port): at most ``max_per_host`` open at once for each."""
+    """Connections by (host, port): at most ``max_per_host`` open at once for each.
+
+    Used from the browser's event loop, on one thread: nothing here needs a lock. Only
+    :meth:`abort` may be called from another thread.
+    """
 
     def __init__(
         self,
@@ -53,16 +68,19 @@ class ConnectionPool:
         self.max_per_host = max_per_host
         self.connect_timeout = connect_timeout
         self.resolver = resolver
-        self._cond = threading.Condition()
         self._idle: dict[HostKey, list[Connection]] = {}
         self._open: dict[HostKey, int] = {}
-        self._dns: dict[HostKey, list[tuple[int, Address]]] = {}
-        self._dns_locks: dict[HostKey, threading.Lock] = {}
+        # Requests waiting for a connection, first come first served. A released connection
+        # (or the room a closed one leaves) is handed to the first of them directly.
+        self._waiters: dict[HostKey, collections.deque[asyncio.Future[Connection | None]]] = {}
+        self._dns: dict[HostKey, asyncio.Future[list[tuple[int, Address]]]] = {}
         self._ids = itertools.count(1)
         self.opened: list[Connection] = []
         self._closed = False
 
-    def acquire(self, host: str, port: int, deadline: Deadline, *, fresh: bool = False) -> Lease:
+    async def acquire(
+        self, host: str, port: int, deadline: Deadline, *, fresh: bool = False
+    ) -> Lease:
         """A connection for one exchange. ``fresh`` skips idle ones (a retry after a stale one).
 
         Raises :class:`~.errors.PageTimeout` when no connection frees up before the deadline,
@@ -70,39 +88,40 @@ class ConnectionPool:
         """
         key = (host, port)
         started = time.perf_counter()
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise errors.Cancelled("the browser is closing")
-                idle = self._idle.get(key, [])
-                while idle and not fresh:
-                    conn = idle.pop()
-                    if conn.is_stale():
-                        conn.close()
-                        self._open[key] -= 1
-                        continue
-                    blocked = (time.perf_counter() - started) * 1000
-                    return Lease(conn, reused=True, blocked_ms=blocked)
-                if self._open.get(key, 0) < self.max_per_host:
-                    self._open[key] = self._open.get(key, 0) + 1
-                    break
-                if fresh and idle:
-                    # Room for a fresh connection: retire the oldest idle one.
-                    idle.pop(0).close()
+        while True:
+            if self._closed:
+                raise errors.Cancelled("the browser is closing")
+            idle = self._idle.get(key, [])
+            while idle and not fresh:
+                conn = idle.pop()
+                if conn.is_stale():
+                    conn.close()
                     self._open[key] -= 1
                     continue
-                left = deadline.remaining()
-                if left <= 0:
-                    raise errors.PageTimeout(
-                        f"the page's deadline of {deadline.seconds:g} s ran out while waiting "
-                        f"for one of the {self.max_per_host} connections to {host}:{port}"
-                    )
-                self._cond.wait(left)
-        blocked = (time.perf_counter() - started) * 1000
+                return Lease(conn, reused=True, blocked_ms=_since(started))
+            if self._open.get(key, 0) < self.max_per_host:
+                self._open[key] = self._open.get(key, 0) + 1
+                break
+            if fresh and idle:
+                # Room for a fresh connection: retire the oldest idle one.
+                idle.pop(0).close()
+                self._open[key] -= 1
+                continue
+            handed = await self._wait_for_release(key, deadline)
+            if self.closing:  # closed while we waited
+                self._pass_on(key, handed)
+                raise errors.Cancelled("the browser is closing")
+            if handed is None:
+                break  # a connection closed: its room is ours (already counted as open)
+            if not fresh and not handed.is_stale():
+                return Lease(handed, reused=True, blocked_ms=_since(started))
+            handed.close()  # dead, or a retry that wants a new one: take its room instead
+            break
+        blocked = _since(started)
         try:
-            addresses, dns_ms = self._resolve(key)
+            addresses, dns_ms = await self._resolve(key, deadline)
             connect_start = time.perf_counter()
-            conn = connect(
+            conn = await connect(
                 next(self._ids),
                 host,
                 port,
@@ -110,76 +129,195 @@ class ConnectionPool:
                 timeout=self.connect_timeout,
                 deadline=deadline,
             )
-            connect_ms = (time.perf_counter() - connect_start) * 1000
+            connect_ms = _since(connect_start)
         except BaseException:
-            with self._cond:
-                self._open[key] -= 1
-                self._cond.notify()
+            self._free_room(key)
             raise
-        with self._cond:
-            self.opened.append(conn)
+        self.opened.append(conn)
         return Lease(conn, reused=False, blocked_ms=blocked, dns_ms=dns_ms, connect_ms=connect_ms)
 
-    def _resolve(self, key: HostKey) -> tuple[list[tuple[int, Address]], float]:
-        with self._cond:
-            lock = self._dns_locks.setdefault(key, threading.Lock())
-        # One lookup per host even when six threads open connections at once.
-        with lock:
-            cached = self._dns.get(key)
-            if cached is not None:
-                return cached, -1.0
-            started = time.perf_counter()
-            addresses = resolve(self.resolver, key[0], key[1])
-            self._dns[key] = addresses
-            return addresses, (time.perf_counter() - started) * 1000
+    async def _wait_for_release(self, key: HostKey, deadline: Deadline) -> Connection | None:
+        """Wait in line for ``key``'s next released connection (or the room of a closed one)."""
+        left = deadline.remaining()
+        if left <= 0:
+            raise self._timed_out(key, deadline)
+        waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+        line = self._waiters.setdefault(key, collections.deque())
+        line.append(waiter)
+        try:
+            async with asyncio.timeout(left):
+                return await waiter
+        except BaseException as exc:  # timed out, or cancelled (the browser is stopping)
+            if waiter.done() and not waiter.cancelled():
+                # Handed a connection in the same instant the wait was given up: pass it on
+                # rather than lose it.
+                self._pass_on(key, waiter.result())
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    line.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise self._timed_out(key, deadline) from None
+            raise
+
+    def _pass_on(self, key: HostKey, handed: Connection | None) -> None:
+        if handed is None:
+            self._free_room(key)
+        else:
+            self.release(handed, reusable=True)
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` or :meth:`abort` was called."""
+        return self._closed
+
+    def _timed_out(self, key: HostKey, deadline: Deadline) -> errors.PageTimeout:
+        return errors.PageTimeout(
+            f"the page's deadline of {deadline.seconds:g} s ran out while waiting "
+            f"for one of the {self.max_per_host} connections to {key[0]}:{key[1]}"
+        )
+
+    async def _resolve(
+        self, key: HostKey, deadline: Deadline
+    ) -> tuple[list[tuple[int, Address]], float]:
+        """The addresses for ``key``'s host, looked up once per host for the browser's life.
+
+        An IP address is its own answer, whatever the resolver. A name is looked up by the
+        resolver on a thread of its own (getaddrinfo blocks), so that a slow or silent DNS
+        server holds up only the requests for that host; the wait is bounded by the page's
+        deadline. Requests that arrive while the lookup runs share it and report no DNS time
+        of their own.
+        """
+        known = self._dns.get(key)
+        if known is not None and not _failed(known):
+            addresses = await self._await_lookup(known, key, deadline)
+            return addresses, -1.0
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        if is_ip_literal(key[0]):
+            lookup: asyncio.Future[list[tuple[int, Address]]] = loop.create_future()
+            lookup.set_result(literal_address(*key))
+        else:
+            lookup = self._look_up(loop, key)
+        self._dns[key] = lookup
+        addresses = await self._await_lookup(lookup, key, deadline)
+        return addresses, _since(started)
+
+    def _look_up(
+        self, loop: asyncio.AbstractEventLoop, key: HostKey
+    ) -> asyncio.Future[list[tuple[int, Address]]]:
+        """Start looking ``key``'s host up on a daemon thread: one that never returns (a DNS
+        server that does not answer) must not keep the program from exiting."""
+        lookup: asyncio.Future[list[tuple[int, Address]]] = loop.create_future()
+
+        def settle(answer: list[tuple[int, Address]] | None, error: Exception | None) -> None:
+            if lookup.done():  # given up on (the browser closed)
+                return
+            if error is not None:
+                lookup.set_exception(error)
+            else:
+                lookup.set_result(answer or [])
+
+        def work() -> None:
+            answer: list[tuple[int, Address]] | None = None
+            error: Exception | None = None
+            try:
+                answer = resolve(self.resolver, *key)
+            except errors.BrowserError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 -- a resolver's bug: an answer, not a hang
+                error = errors.UnknownHost(f"cannot resolve {key[0]!r}: {exc!r}")
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, answer, error)
+
+        threading.Thread(target=work, name=f"lookup {key[0]}", daemon=True).start()
+        return lookup
+
+    @staticmethod
+    async def _await_lookup(
+        lookup: asyncio.Future[list[tuple[int, Address]]], key: HostKey, deadline: Deadline
+    ) -> list[tuple[int, Address]]:
+        if lookup.done():
+            return lookup.result()
+        try:
+            async with asyncio.timeout(deadline.bound(deadline.seconds)):
+                # shield: one waiter giving up must not cancel the lookup others share
+                return await asyncio.shield(lookup)
+        except TimeoutError:
+            raise errors.PageTimeout(
+                f"the page's deadline of {deadline.seconds:g} s ran out while looking up "
+                f"{key[0]!r}"
+            ) from None
 
     def release(self, conn: Connection, reusable: bool) -> None:
-        """Give ``conn`` back after an exchange; it is closed unless ``reusable``."""
+        """Give ``conn`` back after an exchange; it is closed unless ``reusable``. The first
+        request waiting for its host gets it (or, when it is closed, its room)."""
         key = (conn.host, conn.port)
-        with self._cond:
-            if reusable and not conn.closed and not self._closed:
-                self._idle.setdefault(key, []).append(conn)
-            else:
-                conn.close()
-                self._open[key] -= 1
-            self._cond.notify()
+        keep = reusable and not conn.closed and not self._closed
+        if not keep:
+            conn.close()
+            self._free_room(key)
+            return
+        line = self._waiters.get(key)
+        while line:
+            waiter = line.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle.setdefault(key, []).append(conn)
+
+    def _free_room(self, key: HostKey) -> None:
+        """A connection to ``key`` is gone: its room goes to the first waiting request."""
+        line = self._waiters.get(key)
+        while line:
+            waiter = line.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._open[key] -= 1
 
     def take_idle(self, ids: Collection[int]) -> list[Connection]:
         """Remove and return the idle connections among ``ids`` that are still open (to probe
         each of them); the caller releases them again."""
-        with self._cond:
-            out: list[Connection] = []
-            for key, idle in self._idle.items():
-                keep: list[Connection] = []
-                for conn in idle:
-                    if conn.id not in ids:
-                        keep.append(conn)
-                    elif conn.is_stale():
-                        conn.close()
-                        self._open[key] -= 1
-                    else:
-                        out.append(conn)
-                idle[:] = keep
-            return sorted(out, key=lambda c: c.id)
+        out: list[Connection] = []
+        for key, idle in self._idle.items():
+            keep: list[Connection] = []
+            for conn in idle:
+                if conn.id not in ids:
+                    keep.append(conn)
+                elif conn.is_stale():
+                    conn.close()
+                    self._open[key] -= 1
+                else:
+                    out.append(conn)
+            idle[:] = keep
+        return sorted(out, key=lambda c: c.id)
 
     def abort(self) -> None:
-        """Shut down every open connection, leased ones included, from any thread: a request
-        blocked in recv() returns at once (the browser is stopping). Their owners close them."""
-        with self._cond:
-            self._closed = True
-            for conn in self.opened:
-                if not conn.closed:
-                    with contextlib.suppress(OSError):
-                        conn.sock.shutdown(socket.SHUT_RDWR)
-            self._cond.notify_all()
+        """Shut down every open connection, leased ones included, from any thread. The browser
+        cancels its requests in flight too (:meth:`.Browser.abort`); their owners close them."""
+        self._closed = True
+        for conn in list(self.opened):
+            if not conn.closed:
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Close every idle connection; connections still leased are closed on release."""
-        with self._cond:
-            self._closed = True
-            for key, idle in self._idle.items():
-                for conn in idle:
-                    conn.close()
-                    self._open[key] -= 1
-                idle.clear()
-            self._cond.notify_all()
+        self._closed = True
+        for key, idle in self._idle.items():
+            for conn in idle:
+                conn.close()
+                self._open[key] -= 1
+            idle.clear()
+        for lookup in self._dns.values():
+            lookup.cancel()  # a lookup still running is given up on: its thread ends alone
+
+
+def _failed(lookup: asyncio.Future[list[tuple[int, Address]]]) -> bool:
+    """A lookup that ended without addresses: the next request for the host tries again."""
+    return lookup.done() and (lookup.cancelled() or lookup.exception() is not None)
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

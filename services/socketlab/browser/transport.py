@@ -6,16 +6,18 @@ This is the thin adapter between a socket and the I/O-free HTTP core: it writes 
 h11's ``examples/basic-client.py``). It is also the one place where socket exceptions and the
 parser's :class:`~socketlab.http.RemoteProtocolError` become :mod:`.errors` classes, each with a
 reason a person can read.
+
+Sockets are non-blocking and every wait happens in the browser's event loop (asyncio, on one
+thread), bounded by the read timeout and the page's deadline: see :mod:`.browser` for why.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import ipaddress
-import select
 import socket
-import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,20 +36,32 @@ Resolver = Callable[[str, int], Sequence[tuple[int, Address]]]
 """``resolve(host, port)`` -> [(family, sockaddr), ...]; raises ``socket.gaierror``."""
 
 
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (without a zone): no lookup needed, none can block."""
+    if "%" in host:
+        return False  # a zone index: getaddrinfo knows the interface names
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def literal_address(host: str, port: int) -> list[tuple[int, Address]]:
+    """The answer for an IP address (see :func:`is_ip_literal`): itself."""
+    if ":" in host:
+        return [(socket.AF_INET6, (host, port, 0, 0))]
+    return [(socket.AF_INET, (host, port))]
+
+
 def system_resolver(host: str, port: int) -> list[tuple[int, Address]]:
     """The system's resolver (``/etc/hosts``, then DNS: Docker's 127.0.0.11 in a container).
 
     An IP address is its own answer, as in a browser: no lookup (getaddrinfo() took about a
     millisecond for 127.0.0.1 the first time in a process, on the page's critical path).
     """
-    try:
-        ip = ipaddress.ip_address(host) if "%" not in host else None  # a zone: getaddrinfo
-    except ValueError:
-        ip = None
-    if ip is not None:
-        if ip.version == 4:
-            return [(socket.AF_INET, (host, port))]
-        return [(socket.AF_INET6, (host, port, 0, 0))]
+    if is_ip_literal(host):
+        return literal_address(host, port)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [(family, sockaddr) for family, _type, _proto, _name, sockaddr in infos]
 
@@ -67,7 +81,8 @@ def resolve(resolver: Resolver, host: str, port: int) -> list[tuple[int, Address
 
 @dataclass(eq=False)
 class Connection:
-    """A connected socket with its parser. ``requests`` counts the exchanges it carried."""
+    """A connected, non-blocking socket with its parser. ``requests`` counts the exchanges it
+    carried."""
 
     id: int
     sock: socket.socket
@@ -80,20 +95,19 @@ class Connection:
     server_view: tuple[str, int] | None = None  # (client_ip, client_port) from /whoami
     server_pid: int | None = None  # the process that answered /whoami on it
     closed: bool = False
-    # The SO_SNDTIMEO / SO_RCVTIMEO the socket has now (see _arm).
-    send_timeout: float | None = None
-    recv_timeout: float | None = None
 
     def is_stale(self) -> bool:
         """True when an idle connection cannot carry another request: the server closed it
-        (a zero-byte read is pending) or sent bytes nobody asked for."""
+        (a zero-byte read is pending) or sent bytes nobody asked for. One peek, no wait."""
         if self.closed:
             return True
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False  # nothing pending: the connection is as we left it
+        except OSError:
             return True
-        return bool(readable)
+        return True  # end of stream, or bytes nobody asked for
 
     def close(self) -> None:
         if not self.closed:
@@ -102,7 +116,7 @@ class Connection:
                 self.sock.close()
 
 
-def connect(
+async def connect(
     conn_id: int,
     host: str,
     port: int,
@@ -112,14 +126,16 @@ def connect(
     deadline: Deadline,
 ) -> Connection:
     """Connect to the first address that accepts (tried in the resolver's order)."""
+    loop = asyncio.get_running_loop()
     failure: errors.BrowserError | None = None
     for family, sockaddr in addresses:
         where = _show(sockaddr)
         step = deadline.bound(timeout)
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.settimeout(step)
-            sock.connect(sockaddr)
+            sock.setblocking(False)
+            async with asyncio.timeout(step):
+                await loop.sock_connect(sock, sockaddr)
         except TimeoutError:
             sock.close()
             if step < timeout:
@@ -134,8 +150,10 @@ def connect(
             sock.close()
             failure = errors.ConnectError(f"cannot connect to {where}: {_strerror(exc)}")
             continue
+        except BaseException:  # cancelled: the browser is stopping
+            sock.close()
+            raise
         try:
-            sock.settimeout(None)  # blocking from now on: the kernel keeps the deadlines (_arm)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             local = sock.getsockname()
             remote = sock.getpeername()
@@ -175,7 +193,7 @@ class Progress:
     received: int = 0
 
 
-def exchange(
+async def exchange(
     conn: Connection,
     method: str,
     target: str,
@@ -200,7 +218,7 @@ def exchange(
     except ValueError as exc:
         raise errors.InvalidURL(str(exc)) from None
     started = time.perf_counter()
-    _send(conn, data, reused, read_timeout, deadline)
+    await _send(conn, data, reused, read_timeout, deadline)
     progress.sent_at = time.perf_counter()
 
     parser = conn.parser
@@ -219,7 +237,7 @@ def exchange(
                 ) from None
             raise errors.ProtocolError(str(exc)) from None
         if event is NEED_DATA:
-            chunk = _recv(conn, reused, progress, read_timeout, deadline)
+            chunk = await _recv(conn, reused, progress, read_timeout, deadline)
             if not progress.first_byte_at:
                 progress.first_byte_at = time.perf_counter()
             if chunk:
@@ -259,49 +277,32 @@ def exchange(
     )
 
 
-TIMEOUT_SLACK: Final = 0.05
-"""Seconds a socket's send or receive timeout may exceed the step it guards before it is set
-again (the page deadline shrinks with every step; re-arming on every call would cost a system
-call each time for nothing)."""
-
-TIMEOUT_REARM: Final = 0.25
-"""Seconds by which the timeout may fall short of the step before it is set again."""
+# Sending and receiving: each first tries the socket at once (a request fits the socket's
+# buffer, and the next part of a response is often already there), and only when the kernel
+# says "would block" waits in the event loop, bounded by the read timeout and the page's
+# deadline.
 
 
-def _arm(conn: Connection, receive: bool, seconds: float) -> None:
-    """Give ``conn``'s blocking socket a send or receive timeout of about ``seconds``.
-
-    The socket is blocking and the kernel enforces SO_SNDTIMEO / SO_RCVTIMEO, as in the
-    servers' core: a Python-level timeout (settimeout) polls before every send and receive and
-    switches the socket's mode each time, three system calls instead of one, each of them a
-    hand-off of the interpreter lock between the fetch threads.
-    """
-    seconds = max(seconds, 0.001)  # 0 would mean "wait forever"
-    current = conn.recv_timeout if receive else conn.send_timeout
-    if current is None or current > seconds + TIMEOUT_SLACK or current < seconds - TIMEOUT_REARM:
-        whole = int(seconds)
-        value = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
-        option = socket.SO_RCVTIMEO if receive else socket.SO_SNDTIMEO
-        conn.sock.setsockopt(socket.SOL_SOCKET, option, value)
-        if receive:
-            conn.recv_timeout = seconds
-        else:
-            conn.send_timeout = seconds
-
-
-def _send(
+async def _send(
     conn: Connection, data: bytes, reused: bool, read_timeout: float, deadline: Deadline
 ) -> None:
-    step = deadline.bound(read_timeout)
     try:
-        _arm(conn, False, step)
-        conn.sock.sendall(data)
-    except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_SNDTIMEO expired
-        if step < read_timeout:
-            raise deadline.expiry_error() from None
-        raise errors.WriteTimeout(
-            f"server did not take the request within {read_timeout:g} s"
-        ) from None
+        try:
+            sent = conn.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        step = deadline.bound(read_timeout)
+        try:
+            async with asyncio.timeout(step):
+                await asyncio.get_running_loop().sock_sendall(conn.sock, data[sent:])
+        except TimeoutError:
+            if step < read_timeout:
+                raise deadline.expiry_error() from None
+            raise errors.WriteTimeout(
+                f"server did not take the request within {read_timeout:g} s"
+            ) from None
     except OSError as exc:
         if reused and exc.errno in (errno.EPIPE, errno.ECONNRESET):
             raise errors.StaleConnection(
@@ -310,18 +311,25 @@ def _send(
         raise errors.SendError(f"sending the request failed: {_strerror(exc)}") from None
 
 
-def _recv(
+async def _recv(
     conn: Connection, reused: bool, progress: Progress, read_timeout: float, deadline: Deadline
 ) -> bytes:
-    step = deadline.bound(read_timeout)
     try:
-        _arm(conn, True, step)
-        return conn.sock.recv(RECV_SIZE)
-    except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO expired
-        if step < read_timeout:
-            raise deadline.expiry_error() from None
-        got = f" after {progress.received} bytes" if progress.received else ""
-        raise errors.ReadTimeout(f"server sent nothing for {read_timeout:g} s{got}") from None
+        try:
+            return conn.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            pass
+        step = deadline.bound(read_timeout)
+        try:
+            async with asyncio.timeout(step):
+                return await asyncio.get_running_loop().sock_recv(conn.sock, RECV_SIZE)
+        except TimeoutError:
+            if step < read_timeout:
+                raise deadline.expiry_error() from None
+            got = f" after {progress.received} bytes" if progress.received else ""
+            raise errors.ReadTimeout(
+                f"server sent nothing for {read_timeout:g} s{got}"
+            ) from None
     except OSError as exc:
         if reused and progress.received == 0 and exc.errno == errno.ECONNRESET:
             raise errors.StaleConnection(
