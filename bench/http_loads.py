@@ -40,6 +40,12 @@ connection in TIME_WAIT, and a SYN that meets one waits for its 1 s retransmissi
 multiprocess-web fell from 11,900 to 196 requests/s with a p99 of 2 s that way, and the next
 ab could not connect at all). ab stops at this count or at -t, whichever comes first."""
 
+AB_WARMUP_REQUESTS: Final = 2000
+"""Requests of ab's untimed warm-up before each measured run."""
+
+AB_CONNECTIONS_PER_RUN: Final = AB_MAX_REQUESTS + AB_WARMUP_REQUESTS
+"""At most this many connections per run of ab, warm-up included (one per request)."""
+
 TOOL_GRACE: Final = 30.0
 """Seconds beyond its own limit that a tool may take before it is killed (it never should)."""
 
@@ -98,7 +104,8 @@ def wrk(server: Running, path: str, seconds: float, *, warmup: float = 1.0) -> M
     return Measured(_parsed(lambda: parse_wrk(output), output), cpu, wall)
 
 
-def ab(server: Running, path: str, seconds: float, *, warmup_requests: int = 2000) -> Measured:
+def ab(server: Running, path: str, seconds: float, *,
+       warmup_requests: int = AB_WARMUP_REQUESTS) -> Measured:
     """``ab -c50`` for ``seconds`` against ``path``: HTTP/1.0, a new connection per request."""
     url = server.url(path)
     base = ["ab", "-q", "-r", "-s", "5", "-c", str(CONNECTIONS)]

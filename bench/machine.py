@@ -112,6 +112,49 @@ class Quiet:
             time.sleep(0.5)
 
 
+CONNTRACK: Final = "/proc/sys/net/netfilter/nf_conntrack_"
+
+
+def conntrack() -> tuple[int, int] | None:
+    """(entries, limit) of the kernel's connection-tracking table, or None when the kernel
+    tracks no connections here.
+
+    Where netfilter is in use (Docker's rules load it) every TCP connection, loopback included,
+    takes an entry that lives on for nf_conntrack_tcp_timeout_time_wait (120 s) after it
+    closes. A full table drops new SYNs ("nf_conntrack: table full, dropping packet" in the
+    kernel log), and each dropped SYN costs its client a 1 s retransmission: a run of
+    ``ab -c50`` then falls from ~11,000 to ~130 requests/s with a p99 of a second, which is
+    what the benchmark's no-keep-alive workloads did to themselves before they waited for room
+    (some 25,000 connections per run, 262,144 entries on the lab's machine).
+    """
+    try:
+        with open(CONNTRACK + "count") as count, open(CONNTRACK + "max") as limit:
+            return int(count.read()), int(limit.read())
+    except (OSError, ValueError):
+        return None
+
+
+CONNTRACK_HEADROOM: Final = 0.9
+"""Fill the connection-tracking table to at most this share: other programs open connections
+too, and the table's count is read a moment before the run."""
+
+
+def wait_for_conntrack_room(needed: int, max_wait: float) -> dict[str, float]:
+    """Wait (at most ``max_wait`` seconds) until ``needed`` more connections fit in the
+    connection-tracking table; return how long it waited and how full the table was."""
+    started = time.monotonic()
+    while True:
+        seen = conntrack()
+        if seen is None:
+            return {}
+        entries, limit = seen
+        waited = time.monotonic() - started
+        if entries + needed <= limit * CONNTRACK_HEADROOM or waited >= max_wait:
+            return {"conntrack_wait_s": round(waited, 1), "conntrack_entries": entries,
+                    "conntrack_max": limit}
+        time.sleep(1.0)
+
+
 def _first_line(argv: list[str]) -> str:
     """A tool's version line; some print it on stderr, some exit non-zero (wrk -v)."""
     if shutil.which(argv[0]) is None:
@@ -154,6 +197,7 @@ def describe() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
+        "conntrack_max": (conntrack() or (None, None))[1],
         "tools": {
             "wrk": version_in(_first_line(["wrk", "-v"])),
             "ab": version_in(_first_line(["ab", "-V"])),

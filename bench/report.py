@@ -210,6 +210,23 @@ def _target_table(targets: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _conntrack_line(machine: dict[str, Any], gates: list[dict[str, Any]]) -> list[str]:
+    """What waiting for room in the connection-tracking table cost (when the kernel has one)."""
+    limit = machine.get("conntrack_max")
+    if not limit:
+        return []
+    checked = [g for g in gates if "conntrack_wait_s" in g]
+    waits = [g["conntrack_wait_s"] for g in checked if g["conntrack_wait_s"] >= 0.1]
+    fullest = max((g["conntrack_entries"] for g in checked), default=0)
+    return [
+        f"* The kernel tracks connections here (a table of {limit:,} entries; each closed TCP "
+        "connection keeps one for 120 s, and a full table drops new SYNs, which costs ab a 1 s "
+        "retransmission each). Before each run of ab the bench waited until that run's "
+        f"connections fit in 90% of it: {len(waits)} of {len(checked)} ab runs waited, "
+        f"{sum(waits):.0f} s in all; the fullest start had {fullest:,} entries.",
+    ]
+
+
 def render(doc: dict[str, Any]) -> str:
     """The generated part of docs/BENCHMARKS.md."""
     m = doc["machine"]
@@ -243,6 +260,7 @@ def render(doc: dict[str, Any]) -> str:
         f"/proc/stat. {len(waits)} of {len(gates)} runs waited, {sum(waits):.0f} s in all; "
         f"the busiest start had {max(busy, default=0.0):.0%} of the CPU busy, the slowest "
         f"start ran the probe {max(slow, default=1.0):.2f}x slower than the fastest.",
+        *_conntrack_line(m, gates),
         "",
         "### Targets",
         "",

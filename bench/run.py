@@ -117,9 +117,17 @@ def _quiet() -> dict[str, float]:
     return _gate.wait()
 
 
+CONNTRACK_WAIT: Final = 150.0
+"""Longest wait for room in the connection-tracking table before a run of ab (its entries for
+closed connections expire 120 s after they close)."""
+
+
 def _http_run(wl: Workload, server: Server, root: Path, work: Path,
               seconds: float) -> dict[str, Any]:
-    quiet = _quiet()
+    room: dict[str, float] = {}
+    if wl.kind == "ab":
+        room = machine.wait_for_conntrack_room(http_loads.AB_CONNECTIONS_PER_RUN, CONNTRACK_WAIT)
+    quiet = _quiet() | room
     with servers.running(server, root, work, access_log=wl.access_log) as srv:
         if wl.kind == "wrk":
             m = http_loads.wrk(srv, wl.path, seconds)
@@ -182,10 +190,12 @@ def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: 
             runs[server.name].append(result)
             cpu = result["cpu_us_per_request"]
             waited = result["machine"]["waited_s"]
+            room = result["machine"].get("conntrack_wait_s", 0)
             say(f"  [{attempt + 1}/{repeats}] {server.name}: "
                 f"{result['requests_per_second']:,.0f}/s, p99 "
                 f"{result['p99_ms'] or 0:.2f} ms, errors {result['errors']}, CPU "
-                f"{cpu or 0:.1f} µs each" + (f" (waited {waited:g} s for quiet)" if waited else ""))
+                f"{cpu or 0:.1f} µs each" + (f" (waited {waited:g} s for quiet)" if waited else "")
+                + (f" (waited {room:g} s for conntrack room)" if room else ""))
     results = []
     for server in wl.servers:
         summary = report.summarize(runs[server.name])

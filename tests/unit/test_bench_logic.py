@@ -251,3 +251,54 @@ def test_a_failed_run_counts_as_an_error_and_is_left_out_of_the_medians() -> Non
     assert s["errors"] == 1
     assert s["requests_per_second"] == 100  # the lower middle of the two real runs
     assert (s["rps_min"], s["rps_max"], s["runs"]) == (100, 300, 3)
+
+
+def _conntrack_files(tmp_path: Path, count: int, limit: int) -> str:
+    (tmp_path / "nf_conntrack_count").write_text(f"{count}\n")
+    (tmp_path / "nf_conntrack_max").write_text(f"{limit}\n")
+    return str(tmp_path) + "/nf_conntrack_"
+
+
+def test_conntrack_reads_the_table_or_says_there_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machine, "CONNTRACK", _conntrack_files(tmp_path, 23_242, 262_144))
+    assert machine.conntrack() == (23_242, 262_144)
+    monkeypatch.setattr(machine, "CONNTRACK", str(tmp_path / "absent_"))
+    assert machine.conntrack() is None
+    assert machine.wait_for_conntrack_room(10**9, max_wait=5.0) == {}
+
+
+def test_conntrack_room_runs_at_once_when_the_run_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machine, "CONNTRACK", _conntrack_files(tmp_path, 100_000, 262_144))
+    seen = machine.wait_for_conntrack_room(26_000, max_wait=5.0)
+    assert seen == {"conntrack_wait_s": 0.0, "conntrack_entries": 100_000,
+                    "conntrack_max": 262_144}
+
+
+def test_conntrack_room_waits_for_entries_to_expire_and_gives_up_at_its_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machine, "CONNTRACK", _conntrack_files(tmp_path, 230_000, 262_144))
+    sleeps: list[float] = []
+    clock = iter(float(t) for t in range(100))
+    monkeypatch.setattr(machine.time, "sleep", sleeps.append)
+    monkeypatch.setattr(machine.time, "monotonic", lambda: next(clock))
+    seen = machine.wait_for_conntrack_room(26_000, max_wait=3.0)
+    assert seen["conntrack_wait_s"] == 3.0  # still full: it runs anyway, and says so
+    assert sleeps == [1.0, 1.0]
+
+
+def test_the_report_says_what_waiting_for_conntrack_room_cost() -> None:
+    gates: list[dict[str, Any]] = [
+        {"waited_s": 0.0, "conntrack_wait_s": 0.0, "conntrack_entries": 50_000},
+        {"waited_s": 0.0, "conntrack_wait_s": 41.0, "conntrack_entries": 230_000},
+        {"waited_s": 0.0},  # a wrk run: no table check
+    ]
+    line = report._conntrack_line({"conntrack_max": 262_144}, gates)[0]
+    assert "a table of 262,144 entries" in line
+    assert "1 of 2 ab runs waited, 41 s in all" in line
+    assert "the fullest start had 230,000 entries" in line
+    assert report._conntrack_line({"conntrack_max": None}, gates) == []
