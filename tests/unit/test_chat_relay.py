@@ -8,7 +8,7 @@ import random
 import pytest
 
 from socketlab.chat.protocol import MAX_DATAGRAM, Addr
-from socketlab.chat.relay import Relay, RelayConfig, Send
+from socketlab.chat.relay import Fanout, Relay, RelayConfig, Send, spell_out
 
 ALICE: Addr = ("10.0.0.1", 40001)
 BOB: Addr = ("10.0.0.2", 40002)
@@ -202,6 +202,86 @@ def test_nc_users_get_one_event_per_line() -> None:
     assert r.datagram(b"WHO\n", MALLORY, 1.0) == []  # "ERR 401" + newline would be 8 > 4 bytes
     assert r.datagram(b"MSG hello\n", MALLORY, 1.0) == [Send(MALLORY, b"ERR 401\n")]
     assert to(r.datagram(b"LEAVE\n", ALICE, 2.0), ALICE) == [b"BYE left\n"]
+
+
+# --- the fan-out fast path: Relay.receive() -----------------------------------------------------
+
+
+def test_receive_hands_a_msg_to_the_plain_members_as_one_fanout(relay: Relay) -> None:
+    outgoing = relay.receive(b"MSG hello", ALICE, 1.0)
+    assert outgoing == [Fanout((BOB, CAROL), b"MSG alice 1 hello")]  # in joining order
+    assert spell_out(outgoing) == [
+        Send(BOB, b"MSG alice 1 hello"),
+        Send(CAROL, b"MSG alice 1 hello"),
+    ]
+    assert relay.counters.relayed == 2
+
+
+def test_receive_and_datagram_send_the_same_to_every_kind_of_member() -> None:
+    # plain, nc -u (newline) and reliable members, each as a sender and as a receiver
+    dave: Addr = ("10.0.0.4", 40004)
+    r = Relay(RelayConfig(rate=1000, burst=1000))
+    r.datagram(b"JOIN alice", ALICE, 0.0)
+    r.datagram(b"JOIN bob\n", BOB, 0.0)
+    r.datagram(b"REL 1 JOIN carol", CAROL, 0.0)
+    r.datagram(b"JOIN dave", dave, 0.0)
+    r.datagram(b"ACK 1", CAROL, 0.0)
+    r.datagram(b"ACK 2", CAROL, 0.0)  # JOINED dave
+    outgoing = r.receive(b"MSG one", ALICE, 1.0)
+    assert outgoing == [
+        Fanout((dave,), b"MSG alice 1 one"),
+        Fanout((BOB,), b"MSG alice 1 one\n"),
+        Send(CAROL, b"REL 3 MSG alice 1 one"),
+    ]
+    sends = r.datagram(b"MSG two", ALICE, 2.0)
+    assert sorted(sends) == sorted(
+        [
+            Send(dave, b"MSG alice 2 two"),
+            Send(BOB, b"MSG alice 2 two\n"),
+            Send(CAROL, b"REL 4 MSG alice 2 two"),
+        ]
+    )
+    # a reliable sender gets its ACK first; its MSG goes to everybody else, never to itself
+    sends = r.datagram(b"REL 2 MSG three", CAROL, 3.0)
+    assert sends[0] == Send(CAROL, b"ACK 2")
+    assert sorted(sends[1:]) == sorted(
+        [
+            Send(ALICE, b"MSG carol 1 three"),
+            Send(BOB, b"MSG carol 1 three\n"),
+            Send(dave, b"MSG carol 1 three"),
+        ]
+    )
+    assert r.counters.relayed == 9
+
+
+def test_the_fanout_follows_every_change_of_membership(relay: Relay) -> None:
+    dave: Addr = ("10.0.0.4", 40004)
+
+    def receivers(sender: Addr, now: float) -> list[Addr]:
+        return sorted(s.addr for s in relay.datagram(b"MSG x", sender, now))
+
+    assert receivers(ALICE, 1.0) == [BOB, CAROL]
+    relay.datagram(b"JOIN dave", dave, 2.0)
+    assert receivers(ALICE, 2.0) == [BOB, CAROL, dave]
+    relay.datagram(b"LEAVE", BOB, 3.0)
+    assert receivers(ALICE, 3.0) == [CAROL, dave]
+    assert receivers(dave, 3.0) == [ALICE, CAROL]
+    relay.datagram(b"PING", ALICE, 40.0)
+    relay.datagram(b"PING", dave, 40.0)
+    relay.tick(40.0)  # carol dropped as idle
+    assert receivers(ALICE, 41.0) == [dave]
+    relay.shutdown()
+    relay.datagram(b"JOIN alice", ALICE, 50.0)
+    relay.datagram(b"JOIN bob", BOB, 50.0)
+    assert receivers(ALICE, 51.0) == [BOB]
+    assert receivers(BOB, 51.0) == [ALICE]
+
+
+def test_a_lone_member_relays_to_nobody() -> None:
+    r = Relay()
+    r.datagram(b"JOIN alice", ALICE, 0.0)
+    assert r.receive(b"MSG anyone?", ALICE, 1.0) == []
+    assert r.counters.relayed == 0
 
 
 # --- anti-amplification -----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from types import FrameType
 from .. import logs, settings
 from ..settings import Setting
 from .protocol import MAX_NICK, format_addr
-from .relay import Relay, RelayConfig, Send
+from .relay import Fanout, Relay, RelayConfig, Send
 from .reliable import RELIABILITY_SETTINGS
 
 log = logging.getLogger("socketlab.udp_chat")
@@ -224,23 +224,29 @@ class ChatServer:
                 log.info("ICMP error for an earlier datagram (%s); carrying on", exc.strerror)
                 continue
             handled = True
-            self._send(self.relay.datagram(data, addr, self.clock()))
+            self._send(self.relay.receive(data, addr, self.clock()))
         return handled
 
-    def _send(self, sends: Iterable[Send]) -> None:
-        for addr, data in sends:
-            try:
-                self.sock.sendto(data, addr)
-            except BlockingIOError:
-                # The socket's send buffer is full: UDP may drop, and so do we.
-                log.warning("%s send buffer full: datagram dropped", format_addr(addr))
-            except (ConnectionRefusedError, ConnectionResetError) as exc:
-                self.icmp_errors += 1
-                log.info("%s ICMP error on send (%s)", format_addr(addr), exc.strerror)
-            except OSError as exc:
-                if exc.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EPERM):
-                    raise
-                log.info("%s send failed: %s", format_addr(addr), exc.strerror)
+    def _send(self, sends: Iterable[Send | Fanout]) -> None:
+        sendto = self.sock.sendto
+        for item in sends:
+            # A Fanout (a relayed MSG) is the hot path: per receiver, only the sendto and a
+            # try block, which costs nothing until something is raised.
+            addrs = item.addrs if isinstance(item, Fanout) else (item.addr,)
+            data = item.data
+            for addr in addrs:
+                try:
+                    sendto(data, addr)
+                except BlockingIOError:
+                    # The socket's send buffer is full: UDP may drop, and so do we.
+                    log.warning("%s send buffer full: datagram dropped", format_addr(addr))
+                except (ConnectionRefusedError, ConnectionResetError) as exc:
+                    self.icmp_errors += 1
+                    log.info("%s ICMP error on send (%s)", format_addr(addr), exc.strerror)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EPERM):
+                        raise
+                    log.info("%s send failed: %s", format_addr(addr), exc.strerror)
 
 
 def config_from(args: argparse.Namespace) -> RelayConfig:
