@@ -30,6 +30,7 @@ from socketlab.chat.protocol import (
     escape_controls,
     fit_error,
     format_addr,
+    is_forbidden_char,
     parse_command,
     parse_event,
     parse_request,
@@ -140,6 +141,23 @@ def test_bad_requests_are_refused(data: bytes, error: type[errors.ChatError]) ->
     line = info.value.line()
     assert line.startswith(f"ERR {error.code} ")
     assert line.isprintable()  # a refusal never echoes control characters back
+
+
+def test_the_datagram_check_refuses_exactly_the_forbidden_characters() -> None:
+    # decode_datagram checks a whole line with one regular expression; it must refuse exactly
+    # the characters is_forbidden_char names, on every code point (surrogates cannot arrive:
+    # they are invalid UTF-8).
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    forbidden = [ch for ch in chars if is_forbidden_char(ch)]
+    assert len(forbidden) == 65 + 12  # Unicode's Cc (fixed by its stability policy), the bidi
+    for ch in forbidden:
+        with pytest.raises(errors.BadRequest, match="control character"):
+            parse_request(f"MSG a{ch}b".encode())
+    allowed = "".join(ch for ch in chars if not is_forbidden_char(ch))
+    step = MAX_TEXT // 4 - 2  # characters of at most 4 bytes, between "a" and "b"
+    for start in range(0, len(allowed), step):
+        text = f"a{allowed[start : start + step]}b"
+        assert parse_request(f"MSG {text}".encode()) == Msg(text)
 
 
 def test_error_codes_are_distinct() -> None:

@@ -61,6 +61,12 @@ _NUMBER_RE = re.compile(r"[1-9][0-9]{0,9}")
 #: they reorder what a terminal shows ("Trojan Source", CVE-2021-42574), so a chat refuses them.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
+#: :func:`is_forbidden_char` as one regular expression, to check a whole datagram in C rather than
+#: a character at a time in Python (that loop was the largest cost of parsing a MSG). Category Cc
+#: is exactly U+0000-U+001F and U+007F-U+009F, and Unicode's stability policy keeps it so; a
+#: unit test checks the two agree on every code point.
+_FORBIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
+
 
 # --- addresses --------------------------------------------------------------------------------
 
@@ -160,7 +166,7 @@ def decode_datagram(data: bytes) -> str:
         line = data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("invalid UTF-8") from None
-    if any(is_forbidden_char(ch) for ch in line):
+    if _FORBIDDEN_RE.search(line):
         raise BadRequest("control character")
     return line
 
