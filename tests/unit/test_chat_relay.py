@@ -188,6 +188,20 @@ def test_one_log_line_per_datagram(relay: Relay, caplog: pytest.LogCaptureFixtur
     assert all(r.getMessage().startswith("10.0.0.1:40001 ") for r in caplog.records)
 
 
+def test_a_relayed_msg_is_logged_at_info_with_its_fanout(
+    relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="socketlab.udp_chat"):
+        relay.datagram(b"MSG hello", ALICE, 1.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "10.0.0.1:40001 9 B MSG alice seq=1 5 B -> 2"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="socketlab.udp_chat"):
+        relay.datagram(b"MSG quiet", ALICE, 2.0)
+    assert caplog.records == []
+
+
 def test_nc_users_get_one_event_per_line() -> None:
     # `nc -u` sends every line with "\n"; a member that joined that way gets "\n" back, so its
     # terminal shows one event per line. Programs that send bare datagrams get bare datagrams.

@@ -362,7 +362,13 @@ class Relayed:
     text: str
 
     def encode(self) -> bytes:
-        return f"MSG {self.nick} {self.seq} {self.text}".encode()
+        return relayed_datagram(self.nick, self.seq, self.text)
+
+
+def relayed_datagram(nick: str, seq: int, text: str) -> bytes:
+    """``Relayed(nick, seq, text).encode()`` without making the value: the relay's hot path,
+    where a frozen dataclass took about as long to build as the datagram it carries."""
+    return f"MSG {nick} {seq} {text}".encode()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from .protocol import (
     format_addr,
     parse_command,
     parse_request,
+    relayed_datagram,
     roster_pages,
 )
 from .ratelimit import BoundedTable, TokenBucket
@@ -328,21 +329,24 @@ class Relay:
 
     def _msg(self, msg: Msg, member: Member, now: float) -> _Outcome:
         member.seq += 1
-        event = Relayed(member.nick, member.seq, msg.text)
         audience = self._audiences.get(member.addr) or self._audience(member)
         # Encoded once for all plain members, and handed to the socket loop as Fanouts: see
         # Fanout for why. Reliable members still get their own framing (their own REL id).
-        plain = event.encode()
+        plain = relayed_datagram(member.nick, member.seq, msg.text)
         sends: list[Send | Fanout] = []
         if audience.plain:
             sends.append(Fanout(audience.plain, plain))
         if audience.newline:
             sends.append(Fanout(audience.newline, plain + b"\n"))
         if audience.reliable:
+            event = Relayed(member.nick, member.seq, msg.text)
             sends += [self._to(other, event, now) for other in audience.reliable]
         count = len(audience.plain) + len(audience.newline) + len(audience.reliable)
         self.counters.relayed += count
-        text = f"MSG {member.nick} seq={member.seq} {len(msg.text.encode())} B -> {count}"
+        # The log line of the busiest path, formatted only if it will be written.
+        text = ""
+        if log.isEnabledFor(logging.INFO):
+            text = f"MSG {member.nick} seq={member.seq} {len(msg.text.encode())} B -> {count}"
         return _Outcome(sends, text)
 
     def _audience(self, member: Member) -> _Audience:
