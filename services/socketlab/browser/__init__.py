@@ -8,6 +8,8 @@ One module per concern:
 * :mod:`.transport` -- one TCP connection and one exchange on it (the socket adapter around the
   shared :mod:`socketlab.http` parser);
 * :mod:`.pool` -- keep-alive connections, at most 6 per host;
+* :mod:`.loop` -- the event loop every request of a page runs on (coroutines over
+  non-blocking sockets, one thread);
 * :mod:`.redirects`, :mod:`.cookies`, :mod:`.limits` (deadlines and caps), :mod:`.errors`;
 * :mod:`.browser` -- loading a page with its resources in parallel;
 * :mod:`.records`, :mod:`.report`, :mod:`.har` -- what a load leaves and how it is shown;

@@ -11,9 +11,9 @@ row says what went wrong and the rest loads.
 One :class:`Browser` is one visitor: its connections and cookies last across the pages it loads,
 until :meth:`Browser.close`.
 
-All of a browser's network work runs on one thread, in an event loop (asyncio) of its own, as a
-real browser's network stack does: one task per request, non-blocking sockets, and the loop
-waiting on all of them at once. An earlier design gave each connection a blocking thread; on a
+All of a browser's network work runs on one thread, in an event loop of its own (:mod:`.loop`),
+as a real browser's network stack does: one task per request, non-blocking sockets, and the
+loop waiting on all of them at once. An earlier design gave each connection a blocking thread; on a
 page of 30 small resources those threads spent their time handing the interpreter lock to each
 other (about 1,100 ``futex`` calls and 9.4 ms of CPU per page), so the page took as long as
 fetching its resources one after another. :meth:`Browser.load` stays a plain blocking call.
@@ -21,7 +21,6 @@ fetching its resources one after another. :meth:`Browser.load` stays a plain blo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import itertools
@@ -38,6 +37,7 @@ from . import errors, urls
 from .cookies import CookieJar
 from .extract import PageResources, Reference, decode, extract_css, extract_html
 from .limits import ByteBudget, Caps, Deadline, Deadlines
+from .loop import Cancelled, Channel, Loop, Task
 from .pool import ConnectionPool, Lease
 from .records import ConnectionInfo, Entry, PageLoad
 from .redirects import is_redirect, next_hop
@@ -133,8 +133,8 @@ class Browser:
         self.cookies = CookieJar()
         self.cancel = cancel or threading.Event()
         self._pages = page_numbers or itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None  # made by the first load
-        self._requests: set[asyncio.Task[list[Entry]]] = set()  # in flight: abort() cancels
+        self._loop: Loop | None = None  # made by the first load
+        self._requests: set[Task[list[Entry]]] = set()  # in flight: abort() cancels
 
     def __enter__(self) -> Browser:
         return self
@@ -164,15 +164,15 @@ class Browser:
 
     def _run(self, work: Coroutine[object, object, PageLoad]) -> PageLoad:
         if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(work)
+            self._loop = self.pool.loop = Loop()
+        return self._loop.run(work)
 
-    def _start(self, load: _Load, work: Coroutine[object, object, list[Entry]]) -> asyncio.Task[
+    def _start(self, load: _Load, work: Coroutine[object, object, list[Entry]]) -> Task[
         list[Entry]
     ]:
         """Run one request (with its redirects) as a task of its own, which abort() cancels."""
         assert self._loop is not None
-        task = self._loop.create_task(work)
+        task = self._loop.spawn(work)
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
         return task
@@ -239,7 +239,7 @@ class Browser:
         )
         try:
             chain = await self._start(load, self._fetch_chain(load, fetch))
-        except asyncio.CancelledError:  # aborted before the request's first step
+        except Cancelled:  # aborted before the request's first step
             chain = [self._never_started(load, fetch)]
         page.entries.extend(chain)
         final = chain[-1]
@@ -274,10 +274,9 @@ class Browser:
                 base = doc_url.join(found.base_href)  # browsers do
         caps = self.options.caps
         seen: set[str] = set()
-        pending: dict[asyncio.Task[list[Entry]], Fetch] = {}
-        # Each request's task puts itself here when done: one wake-up is one finished request
-        # (asyncio.wait() over all pending tasks hooks onto every one of them at each call).
-        finished: asyncio.Queue[asyncio.Task[list[Entry]]] = asyncio.Queue()
+        pending: dict[Task[list[Entry]], Fetch] = {}
+        # Each request's task puts itself here when done: one wake-up is one finished request.
+        finished: Channel[Task[list[Entry]]] = Channel()
         page = load.page
 
         def submit(ref: Reference, against: URL, initiator: str, optional: bool = False) -> None:
@@ -315,7 +314,7 @@ class Browser:
             )
             task = self._start(load, self._fetch_resource(load, fetch, submit))
             pending[task] = fetch
-            task.add_done_callback(finished.put_nowait)
+            task.add_done_callback(finished.put)
 
         for ref in found.references:
             submit(ref, base, str(doc_url))
@@ -329,8 +328,8 @@ class Browser:
     async def _settle(
         self,
         load: _Load,
-        pending: dict[asyncio.Task[list[Entry]], Fetch],
-        finished: asyncio.Queue[asyncio.Task[list[Entry]]],
+        pending: dict[Task[list[Entry]], Fetch],
+        finished: Channel[Task[list[Entry]]],
     ) -> None:
         """Collect finished requests until none is left (a stylesheet's task submits what it
         references before it finishes). Every wait of a request is bounded by the page's
@@ -339,8 +338,7 @@ class Browser:
         page = load.page
         while pending:
             try:
-                async with asyncio.timeout(max(load.deadline.remaining(), 0.0) + LATE_GRACE):
-                    task = await finished.get()
+                task = await finished.get(max(load.deadline.remaining(), 0.0) + LATE_GRACE)
             except TimeoutError:
                 break
             if pending.pop(task, None) is not None:
@@ -352,7 +350,7 @@ class Browser:
         for task, fetch in pending.items():
             try:
                 page.entries.extend(await task)
-            except asyncio.CancelledError:  # cancelled before its first step: no entry yet
+            except Cancelled:  # cancelled before its first step: no entry yet
                 page.entries.append(self._never_started(load, fetch))
 
     def _never_started(self, load: _Load, fetch: Fetch) -> Entry:
@@ -510,12 +508,12 @@ class Browser:
                 )
                 self._note_lease(entry, lease)
                 reply = await self._exchange(load, fetch, entry, lease, progress)
-        except (errors.BrowserError, asyncio.CancelledError) as exc:
+        except (errors.BrowserError, Cancelled) as exc:
             # After abort() a socket shut down under a request looks like a closed connection;
             # say what really happened.
             if self.cancel.is_set():
                 entry.error = errors.Cancelled("the browser is stopping")
-            elif isinstance(exc, asyncio.CancelledError):  # cancelled by _settle: out of time
+            elif isinstance(exc, Cancelled):  # cancelled by _settle: out of time
                 entry.error = load.deadline.expiry_error()
             else:
                 entry.error = exc

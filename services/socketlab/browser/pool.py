@@ -13,7 +13,6 @@ DNS answers; the first connection's entry carries the DNS time, later ones repor
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import itertools
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 
 from . import errors
 from .limits import MAX_CONNECTIONS_PER_HOST, Deadline
+from .loop import Loop, Wait
 from .transport import (
     Address,
     Connection,
@@ -72,8 +72,9 @@ class ConnectionPool:
         self._open: dict[HostKey, int] = {}
         # Requests waiting for a connection, first come first served. A released connection
         # (or the room a closed one leaves) is handed to the first of them directly.
-        self._waiters: dict[HostKey, collections.deque[asyncio.Future[Connection | None]]] = {}
-        self._dns: dict[HostKey, asyncio.Future[list[tuple[int, Address]]]] = {}
+        self._waiters: dict[HostKey, collections.deque[Wait[Connection | None]]] = {}
+        self._dns: dict[HostKey, Wait[list[tuple[int, Address]]]] = {}
+        self.loop: Loop | None = None  # the browser's, for the lookup threads to report to
         self._ids = itertools.count(1)
         self.opened: list[Connection] = []
         self._closed = False
@@ -141,19 +142,18 @@ class ConnectionPool:
         left = deadline.remaining()
         if left <= 0:
             raise self._timed_out(key, deadline)
-        waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+        waiter: Wait[Connection | None] = Wait()
         line = self._waiters.setdefault(key, collections.deque())
         line.append(waiter)
         try:
-            async with asyncio.timeout(left):
-                return await waiter
+            return await waiter.get(left)
         except BaseException as exc:  # timed out, or cancelled (the browser is stopping)
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done:
                 # Handed a connection in the same instant the wait was given up: pass it on
                 # rather than lose it.
                 self._pass_on(key, waiter.result())
             else:
-                waiter.cancel()
+                waiter.abandoned = True
                 with contextlib.suppress(ValueError):
                     line.remove(waiter)
             if isinstance(exc, TimeoutError):
@@ -193,56 +193,47 @@ class ConnectionPool:
             addresses = await self._await_lookup(known, key, deadline)
             return addresses, -1.0
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
+        lookup: Wait[list[tuple[int, Address]]] = Wait()
         if is_ip_literal(key[0]):
-            lookup: asyncio.Future[list[tuple[int, Address]]] = loop.create_future()
-            lookup.set_result(literal_address(*key))
+            lookup.set(literal_address(*key))
         else:
-            lookup = self._look_up(loop, key)
+            self._look_up(lookup, key)
         self._dns[key] = lookup
         addresses = await self._await_lookup(lookup, key, deadline)
         return addresses, _since(started)
 
-    def _look_up(
-        self, loop: asyncio.AbstractEventLoop, key: HostKey
-    ) -> asyncio.Future[list[tuple[int, Address]]]:
-        """Start looking ``key``'s host up on a daemon thread: one that never returns (a DNS
-        server that does not answer) must not keep the program from exiting."""
-        lookup: asyncio.Future[list[tuple[int, Address]]] = loop.create_future()
-
-        def settle(answer: list[tuple[int, Address]] | None, error: Exception | None) -> None:
-            if lookup.done():  # given up on (the browser closed)
-                return
-            if error is not None:
-                lookup.set_exception(error)
-            else:
-                lookup.set_result(answer or [])
+    def _look_up(self, lookup: Wait[list[tuple[int, Address]]], key: HostKey) -> None:
+        """Look ``key``'s host up on a daemon thread (one that never returns, for a DNS server
+        that does not answer, must not keep the program from exiting); its answer settles
+        ``lookup`` on the loop's thread."""
+        loop = self.loop
+        assert loop is not None, "the browser gives its pool the loop before the first request"
 
         def work() -> None:
-            answer: list[tuple[int, Address]] | None = None
-            error: Exception | None = None
             try:
                 answer = resolve(self.resolver, *key)
             except errors.BrowserError as exc:
-                error = exc
+                error: errors.BrowserError = exc
             except Exception as exc:  # noqa: BLE001 -- a resolver's bug: an answer, not a hang
                 error = errors.UnknownHost(f"cannot resolve {key[0]!r}: {exc!r}")
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                loop.call_soon_threadsafe(settle, answer, error)
+            else:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    loop.call_soon_threadsafe(lambda: lookup.set(answer))
+                return
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(lambda: lookup.fail(error))
 
         threading.Thread(target=work, name=f"lookup {key[0]}", daemon=True).start()
-        return lookup
 
     @staticmethod
     async def _await_lookup(
-        lookup: asyncio.Future[list[tuple[int, Address]]], key: HostKey, deadline: Deadline
+        lookup: Wait[list[tuple[int, Address]]], key: HostKey, deadline: Deadline
     ) -> list[tuple[int, Address]]:
-        if lookup.done():
+        if lookup.done:
             return lookup.result()
         try:
-            async with asyncio.timeout(deadline.bound(deadline.seconds)):
-                # shield: one waiter giving up must not cancel the lookup others share
-                return await asyncio.shield(lookup)
+            # Giving up waiting leaves the lookup to the others who share it.
+            return await lookup.get(deadline.bound(deadline.seconds))
         except TimeoutError:
             raise errors.PageTimeout(
                 f"the page's deadline of {deadline.seconds:g} s ran out while looking up "
@@ -261,8 +252,8 @@ class ConnectionPool:
         line = self._waiters.get(key)
         while line:
             waiter = line.popleft()
-            if not waiter.done():
-                waiter.set_result(conn)
+            if not waiter.done and not waiter.abandoned:
+                waiter.set(conn)
                 return
         self._idle.setdefault(key, []).append(conn)
 
@@ -271,8 +262,8 @@ class ConnectionPool:
         line = self._waiters.get(key)
         while line:
             waiter = line.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            if not waiter.done and not waiter.abandoned:
+                waiter.set(None)
                 return
         self._open[key] -= 1
 
@@ -310,13 +301,19 @@ class ConnectionPool:
                 conn.close()
                 self._open[key] -= 1
             idle.clear()
-        for lookup in self._dns.values():
-            lookup.cancel()  # a lookup still running is given up on: its thread ends alone
+        # A lookup still running is given up on: its thread ends alone, and the loop it would
+        # report to is closed (call_soon_threadsafe then raises, and the thread ignores it).
 
 
-def _failed(lookup: asyncio.Future[list[tuple[int, Address]]]) -> bool:
+def _failed(lookup: Wait[list[tuple[int, Address]]]) -> bool:
     """A lookup that ended without addresses: the next request for the host tries again."""
-    return lookup.done() and (lookup.cancelled() or lookup.exception() is not None)
+    if not lookup.done:
+        return False
+    try:
+        lookup.result()
+    except BaseException:  # noqa: BLE001 -- any error: the lookup failed
+        return True
+    return False
 
 
 def _since(started: float) -> float:

@@ -7,16 +7,16 @@ h11's ``examples/basic-client.py``). It is also the one place where socket excep
 parser's :class:`~socketlab.http.RemoteProtocolError` become :mod:`.errors` classes, each with a
 reason a person can read.
 
-Sockets are non-blocking and every wait happens in the browser's event loop (asyncio, on one
-thread), bounded by the read timeout and the page's deadline: see :mod:`.browser` for why.
+Sockets are non-blocking and every wait happens in the browser's event loop (:mod:`.loop`, on
+one thread), bounded by the read timeout and the page's deadline: see :mod:`.browser` for why.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import ipaddress
+import os
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +27,7 @@ from ..http import END, NEED_DATA, Data, Headers, RemoteProtocolError, Response,
 from ..http.writer import format_request_head
 from . import errors
 from .limits import ByteBudget, Deadline
+from .loop import readable, writable
 
 RECV_SIZE: Final = 65536
 """Bytes asked of each recv(): a whole small response, or a good slice of a large one."""
@@ -126,7 +127,6 @@ async def connect(
     deadline: Deadline,
 ) -> Connection:
     """Connect to the first address that accepts (tried in the resolver's order)."""
-    loop = asyncio.get_running_loop()
     failure: errors.BrowserError | None = None
     for family, sockaddr in addresses:
         where = _show(sockaddr)
@@ -134,8 +134,12 @@ async def connect(
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
-            async with asyncio.timeout(step):
-                await loop.sock_connect(sock, sockaddr)
+            code = sock.connect_ex(sockaddr)
+            if code == errno.EINPROGRESS:
+                await writable(sock, step)  # the handshake ended, one way or the other
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))  # ECONNREFUSED: ConnectionRefusedError
         except TimeoutError:
             sock.close()
             if step < timeout:
@@ -286,23 +290,23 @@ async def exchange(
 async def _send(
     conn: Connection, data: bytes, reused: bool, read_timeout: float, deadline: Deadline
 ) -> None:
+    view = memoryview(data)
     try:
-        try:
-            sent = conn.sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        if sent == len(data):
-            return
-        step = deadline.bound(read_timeout)
-        try:
-            async with asyncio.timeout(step):
-                await asyncio.get_running_loop().sock_sendall(conn.sock, data[sent:])
-        except TimeoutError:
-            if step < read_timeout:
-                raise deadline.expiry_error() from None
-            raise errors.WriteTimeout(
-                f"server did not take the request within {read_timeout:g} s"
-            ) from None
+        while view:
+            try:
+                view = view[conn.sock.send(view) :]
+                continue
+            except BlockingIOError:  # the socket's buffer is full: wait until it drains
+                pass
+            step = deadline.bound(read_timeout)
+            try:
+                await writable(conn.sock, step)
+            except TimeoutError:
+                if step < read_timeout:
+                    raise deadline.expiry_error() from None
+                raise errors.WriteTimeout(
+                    f"server did not take the request within {read_timeout:g} s"
+                ) from None
     except OSError as exc:
         if reused and exc.errno in (errno.EPIPE, errno.ECONNRESET):
             raise errors.StaleConnection(
@@ -315,21 +319,21 @@ async def _recv(
     conn: Connection, reused: bool, progress: Progress, read_timeout: float, deadline: Deadline
 ) -> bytes:
     try:
-        try:
-            return conn.sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            pass
-        step = deadline.bound(read_timeout)
-        try:
-            async with asyncio.timeout(step):
-                return await asyncio.get_running_loop().sock_recv(conn.sock, RECV_SIZE)
-        except TimeoutError:
-            if step < read_timeout:
-                raise deadline.expiry_error() from None
-            got = f" after {progress.received} bytes" if progress.received else ""
-            raise errors.ReadTimeout(
-                f"server sent nothing for {read_timeout:g} s{got}"
-            ) from None
+        while True:
+            try:
+                return conn.sock.recv(RECV_SIZE)
+            except BlockingIOError:  # nothing yet: wait until something comes
+                pass
+            step = deadline.bound(read_timeout)
+            try:
+                await readable(conn.sock, step)
+            except TimeoutError:
+                if step < read_timeout:
+                    raise deadline.expiry_error() from None
+                got = f" after {progress.received} bytes" if progress.received else ""
+                raise errors.ReadTimeout(
+                    f"server sent nothing for {read_timeout:g} s{got}"
+                ) from None
     except OSError as exc:
         if reused and progress.received == 0 and exc.errno == errno.ECONNRESET:
             raise errors.StaleConnection(
