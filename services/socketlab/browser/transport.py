@@ -27,7 +27,7 @@ from ..http import END, NEED_DATA, Data, Headers, RemoteProtocolError, Response,
 from ..http.writer import format_request_head
 from . import errors
 from .limits import ByteBudget, Deadline
-from .loop import readable, writable
+from .loop import _Trap, readable, writable
 
 RECV_SIZE: Final = 65536
 """Bytes asked of each recv(): a whole small response, or a good slice of a large one."""
@@ -287,6 +287,25 @@ async def exchange(
 # deadline.
 
 
+async def _wait(
+    ready: Callable[[socket.socket, float], _Trap],
+    conn: Connection,
+    read_timeout: float,
+    deadline: Deadline,
+    timed_out: errors.Timeout,
+) -> None:
+    """Wait until ``conn``'s socket is ready (``readable`` or ``writable``), at most
+    ``read_timeout`` seconds and never past the page's deadline; raise ``timed_out`` or the
+    deadline's error when the time is up."""
+    step = deadline.bound(read_timeout)
+    try:
+        await ready(conn.sock, step)
+    except TimeoutError:
+        if step < read_timeout:
+            raise deadline.expiry_error() from None
+        raise timed_out from None
+
+
 async def _send(
     conn: Connection, data: bytes, reused: bool, read_timeout: float, deadline: Deadline
 ) -> None:
@@ -298,15 +317,13 @@ async def _send(
                 continue
             except BlockingIOError:  # the socket's buffer is full: wait until it drains
                 pass
-            step = deadline.bound(read_timeout)
-            try:
-                await writable(conn.sock, step)
-            except TimeoutError:
-                if step < read_timeout:
-                    raise deadline.expiry_error() from None
-                raise errors.WriteTimeout(
-                    f"server did not take the request within {read_timeout:g} s"
-                ) from None
+            await _wait(
+                writable,
+                conn,
+                read_timeout,
+                deadline,
+                errors.WriteTimeout(f"server did not take the request within {read_timeout:g} s"),
+            )
     except OSError as exc:
         if reused and exc.errno in (errno.EPIPE, errno.ECONNRESET):
             raise errors.StaleConnection(
@@ -324,16 +341,14 @@ async def _recv(
                 return conn.sock.recv(RECV_SIZE)
             except BlockingIOError:  # nothing yet: wait until something comes
                 pass
-            step = deadline.bound(read_timeout)
-            try:
-                await readable(conn.sock, step)
-            except TimeoutError:
-                if step < read_timeout:
-                    raise deadline.expiry_error() from None
-                got = f" after {progress.received} bytes" if progress.received else ""
-                raise errors.ReadTimeout(
-                    f"server sent nothing for {read_timeout:g} s{got}"
-                ) from None
+            got = f" after {progress.received} bytes" if progress.received else ""
+            await _wait(
+                readable,
+                conn,
+                read_timeout,
+                deadline,
+                errors.ReadTimeout(f"server sent nothing for {read_timeout:g} s{got}"),
+            )
     except OSError as exc:
         if reused and progress.received == 0 and exc.errno == errno.ECONNRESET:
             raise errors.StaleConnection(
