@@ -13,7 +13,8 @@ suspends only on the awaitables made here, and the loop resumes it when
 Why not asyncio: the browser used it first, and on a page of 30 small resources the loop's own
 machinery (handles, timer objects, reader callbacks: some 4,300 Python calls per page) was a
 quarter of the browser's CPU time, and the browser is CPU-bound on a fast network. This loop
-does only what the browser needs, in about a tenth of the calls.
+does only what the browser needs: about 1,100 Python calls per page, a tenth of the browser's
+time under the same profiler.
 
 Every wait has a *token*: waking a task bumps it, so a late wake-up from a timer, a selector
 event or a :class:`Wait` for a wait that already ended is recognised and ignored.
