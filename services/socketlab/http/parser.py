@@ -270,6 +270,26 @@ def _split_lines(head: bytes) -> list[bytes]:
     return lines
 
 
+def _split_head(head: bytes) -> tuple[bytes, bytes | list[bytes]]:
+    """A head's first line and the rest: the field block as it is when every line ends in CRLF
+    (for :func:`_parse_field_block`'s fast path), else the field lines, split where a bare LF
+    ends one (RFC 9112 §2.2)."""
+    if head.count(b"\n") == head.count(b"\r\n"):
+        line, _, block = head.partition(b"\r\n")
+        return line, block
+    lines = _split_lines(head)
+    return lines[0], lines[1:]
+
+
+def _fields_of(
+    rest: bytes | list[bytes], limits: Limits, fail: type[Exception], too_large: type[Exception]
+) -> Headers:
+    """The fields of what :func:`_split_head` left after the first line."""
+    if isinstance(rest, bytes):
+        return _parse_field_block(rest, limits, fail, too_large)
+    return _parse_fields(rest, limits, fail, too_large)
+
+
 def _parse_fields(
     lines: list[bytes], limits: Limits, fail: type[Exception], too_large: type[Exception]
 ) -> Headers:
@@ -390,12 +410,7 @@ def _persistent(headers: Headers, version: tuple[int, int]) -> bool:
 
 def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
     """Parse one complete request head (request line and fields, without the blank line)."""
-    crlf_only = head.count(b"\n") == head.count(b"\r\n")
-    if crlf_only:
-        line, _, block = head.partition(b"\r\n")
-    else:
-        lines = _split_lines(head)
-        line = lines[0]
+    line, field_lines = _split_head(head)
     if len(line) > limits.max_request_line:
         raise errors.URITooLong(f"request line longer than {limits.max_request_line} bytes")
     match = _REQUEST_LINE.fullmatch(line)
@@ -412,14 +427,7 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
         # RFC 9110 §15.6.6: 505 "the server does not support, or refuses to support, the major
         # version of HTTP that was used in the request message"
         raise errors.VersionNotSupported(f"HTTP/{version[0]}.{version[1]} is not supported")
-    if crlf_only:
-        headers = _parse_field_block(
-            block, limits, errors.BadRequest, errors.HeaderFieldsTooLarge
-        )
-    else:
-        headers = _parse_fields(
-            lines[1:], limits, errors.BadRequest, errors.HeaderFieldsTooLarge
-        )
+    headers = _fields_of(field_lines, limits, errors.BadRequest, errors.HeaderFieldsTooLarge)
     index = headers._index  # the checks below only look fields up: no list copies
 
     if version >= (1, 1):
@@ -478,12 +486,7 @@ def parse_response_head(
 ) -> Response:
     """Parse one complete response head; ``request_method`` decides whether a body follows."""
     fail = errors.RemoteProtocolError
-    crlf_only = head.count(b"\n") == head.count(b"\r\n")
-    if crlf_only:
-        line, _, block = head.partition(b"\r\n")
-    else:
-        lines = _split_lines(head)
-        line = lines[0]
+    line, field_lines = _split_head(head)
     match = _STATUS_LINE.fullmatch(line)
     if match is None:
         raise fail(f"malformed status line: {line[:80]!r}")
@@ -494,10 +497,7 @@ def parse_response_head(
     if status < 100:
         raise fail(f"invalid status code {status}")
     reason = (match.group(4) or b"").decode("latin-1")
-    if crlf_only:
-        headers = _parse_field_block(block, limits, fail, fail)
-    else:
-        headers = _parse_fields(lines[1:], limits, fail, fail)
+    headers = _fields_of(field_lines, limits, fail, fail)
     index = headers._index
     chunked = "transfer-encoding" in index and _transfer_chunked(headers, fail, fail)
     length = None
