@@ -32,10 +32,9 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from . import logs, settings, whoami
+from . import logs, settings, webserver, whoami
 from .http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
-from .http.parser import Limits
-from .listener import BACKLOG, open_listener, tune_accepted
+from .listener import open_listener, tune_accepted
 from .settings import Setting
 from .static import StaticFiles
 
@@ -72,15 +71,7 @@ SETTINGS: Final = (
         maximum=10000,
         metavar="N",
     ),
-    Setting(
-        "backlog",
-        int,
-        BACKLOG,
-        "listen() backlog: connections the kernel queues for us",
-        minimum=1,
-        maximum=65535,
-        metavar="N",
-    ),
+    webserver.backlog_setting(),
     Setting(
         "overload_wait",
         float,
@@ -90,43 +81,9 @@ SETTINGS: Final = (
         maximum=60,
         metavar="SECONDS",
     ),
-    Setting(
-        "header_timeout",
-        float,
-        ConnectionConfig.header_timeout,
-        "seconds allowed for a whole request head (slow clients get 408)",
-        minimum=0.1,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting(
-        "idle_timeout",
-        float,
-        ConnectionConfig.idle_timeout,
-        "seconds a keep-alive connection may wait for its next request",
-        minimum=0.1,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting(
-        "io_timeout",
-        float,
-        ConnectionConfig.io_timeout,
-        "seconds one body read or write may block",
-        minimum=0.1,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting(
-        "graceful_timeout",
-        float,
-        GRACEFUL_TIMEOUT,
-        "seconds in-flight requests get to finish after SIGTERM",
-        minimum=0,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting("log_level", str, "info", "logging level", choices=logs.LEVELS),
+    *webserver.DEADLINE_SETTINGS,
+    webserver.graceful_setting(GRACEFUL_TIMEOUT),
+    webserver.LOG_LEVEL_SETTING,
 )
 
 
@@ -310,12 +267,7 @@ class ThreadedServer:
 
 def connection_config(args: argparse.Namespace) -> ConnectionConfig:
     """The connection deadlines from a service's settings (shared with multiprocess-web)."""
-    return ConnectionConfig(
-        limits=Limits(),
-        header_timeout=args.header_timeout,
-        idle_timeout=args.idle_timeout,
-        io_timeout=args.io_timeout,
-    )
+    return webserver.connection_config(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

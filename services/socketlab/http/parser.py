@@ -668,6 +668,12 @@ class _Parser:
         self._eof = True
 
     @property
+    def body_finished(self) -> bool:
+        """True when no more body bytes of the current message are to come (its END may still
+        be pending): a server can mark the last piece of a body as the last."""
+        return self._body is None
+
+    @property
     def in_message(self) -> bool:
         """True between a head and its END: the peer closing now truncates a message."""
         return self._body is not None or self._pending_end
