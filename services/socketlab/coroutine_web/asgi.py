@@ -104,8 +104,10 @@ class HTTPCycle:
 
     async def send(self, message: Message) -> None:
         kind = message.get("type")
-        if self.disconnected and self.conn.parser.eof:
-            raise ClientDisconnected("the client closed the connection")
+        if self.disconnected and not self.complete:
+            # The app was told the client is gone (it went, or its body was broken): the
+            # connection is done for, whatever the app still wants to say.
+            raise ClientDisconnected("the client is gone")
         if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
@@ -197,6 +199,8 @@ async def run_http(
     except ClientGone:
         raise
     except ClientDisconnected:
+        if cycle.error is not None:
+            raise cycle.error from None  # answered with its status when nothing went out yet
         raise ClientGone("the client closed the connection") from None
     except Exception as exc:
         if cycle.error is not None:
