@@ -98,8 +98,9 @@ def read_answers(sock: socket.socket, methods: Sequence[str]) -> list[Answer]:
     return out
 
 
-def request(port: int, data: bytes, methods: Sequence[str] = ("GET",),
-            timeout: float = HTTP_TIMEOUT) -> list[Answer]:
+def request(
+    port: int, data: bytes, methods: Sequence[str] = ("GET",), timeout: float = HTTP_TIMEOUT
+) -> list[Answer]:
     """Send raw request bytes on a new connection and read the answers."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
@@ -141,12 +142,14 @@ class GatewayServer:
 
 
 @contextlib.contextmanager
-def gateway_server(app: WSGIApp, config: ConnectionConfig | None = None,
-                   **gateway: Any) -> Iterator[GatewayServer]:
+def gateway_server(
+    app: WSGIApp, config: ConnectionConfig | None = None, **gateway: Any
+) -> Iterator[GatewayServer]:
     """Serve ``app`` on 127.0.0.1:<free port> until the block ends."""
     config = config or ConnectionConfig(extra_headers=(("X-Worker-Pid", str(os.getpid())),))
-    server = ThreadedServer(open_listener("127.0.0.1", 0), WSGIGateway(app, **gateway), config,
-                            graceful_timeout=2.0)
+    server = ThreadedServer(
+        open_listener("127.0.0.1", 0), WSGIGateway(app, **gateway), config, graceful_timeout=2.0
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -218,13 +221,20 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         config_path = self.workdir / "multiprocess-web.toml"
         config_path.write_text(toml_text(config_values(**self.config)))
-        script = (f"{self.preamble}\nimport sys\nfrom socketlab.multiprocess_web import main\n"
-                  f"sys.exit(main(['--config', {str(config_path)!r}]))\n")
+        script = (
+            f"{self.preamble}\nimport sys\nfrom socketlab.multiprocess_web import main\n"
+            f"sys.exit(main(['--config', {str(config_path)!r}]))\n"
+        )
         env = {**os.environ, "PYTHONPATH": str(SERVICES), "PYTHONUNBUFFERED": "1"}
         env = {k: v for k, v in env.items() if not k.startswith("SOCKETLAB_")}
         with self.log_path.open("wb") as log_file:
-            self.proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env,
-                                         stdout=log_file, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", script],
+                cwd=REPO,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             match = _LISTENING.search(self.log())

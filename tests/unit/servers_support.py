@@ -44,6 +44,11 @@ class Running:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def file(self, name: str) -> Path:
+        """A file of the static site this server serves."""
+        assert self.root is not None, "this server has no static root"
+        return self.root / name
+
     @property
     def overloaded(self) -> int:
         return self.server.overloaded

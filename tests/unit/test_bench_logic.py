@@ -93,8 +93,7 @@ def test_ab_output_with_csv_percentiles() -> None:
     assert r.requests_per_second == pytest.approx(3628.23)
     assert r.bytes_per_second == pytest.approx(376800 / 0.083)
     assert (r.p50_ms, r.p99_ms) == (1.25, 3.125)
-    assert r.error_detail == {"failed": 4, "failed/receive": 1, "failed/length": 3,
-                              "non-2xx": 2}
+    assert r.error_detail == {"failed": 4, "failed/receive": 1, "failed/length": 3, "non-2xx": 2}
     assert r.errors == 6  # the breakdown of "failed" is not counted twice
 
 
@@ -126,8 +125,16 @@ def test_nginx_window() -> None:
 
 def stat_line(pid: int, comm: str, ppid: int, times: tuple[int, int, int, int]) -> str:
     utime, stime, cutime, cstime = times
-    fields = ["S", str(ppid), *["0"] * 9, str(utime), str(stime), str(cutime), str(cstime),
-              *["0"] * 30]
+    fields = [
+        "S",
+        str(ppid),
+        *["0"] * 9,
+        str(utime),
+        str(stime),
+        str(cutime),
+        str(cstime),
+        *["0"] * 30,
+    ]
     return f"{pid} ({comm}) " + " ".join(fields)
 
 
@@ -141,7 +148,7 @@ def test_proc_stat_with_a_hostile_command_name() -> None:
 
 def test_tree_ticks_count_descendants_and_reaped_children_only() -> None:
     lines = [
-        stat_line(10, "master", 1, (5, 5, 100, 0)),   # 100: workers it already reaped
+        stat_line(10, "master", 1, (5, 5, 100, 0)),  # 100: workers it already reaped
         stat_line(11, "worker", 10, (20, 10, 0, 0)),
         stat_line(12, "worker", 10, (1, 1, 0, 0)),
         stat_line(13, "grandchild", 11, (2, 0, 0, 0)),
@@ -182,15 +189,30 @@ def test_cpu_model() -> None:
 
 
 def run(rps: float, cpu: float, p99: float = 1.0, errors: int = 0) -> dict[str, Any]:
-    return {"requests_per_second": rps, "bytes_per_second": rps * 1024, "p50_ms": 0.5,
-            "p99_ms": p99, "cpu_us_per_request": cpu, "server_cores": 1.0,
-            "errors": errors, "requests": int(rps)}
+    return {
+        "requests_per_second": rps,
+        "bytes_per_second": rps * 1024,
+        "p50_ms": 0.5,
+        "p99_ms": p99,
+        "cpu_us_per_request": cpu,
+        "server_cores": 1.0,
+        "errors": errors,
+        "requests": int(rps),
+    }
 
 
-def workload(ours: str, peer: str, a: list[dict[str, Any]], b: list[dict[str, Any]],
-             ) -> dict[str, Any]:
-    return {"results": [{"server": ours, "summary": report.summarize(a)},
-                        {"server": peer, "summary": report.summarize(b)}]}
+def workload(
+    ours: str,
+    peer: str,
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "results": [
+            {"server": ours, "summary": report.summarize(a)},
+            {"server": peer, "summary": report.summarize(b)},
+        ]
+    }
 
 
 def test_summaries_take_each_metrics_median_and_sum_errors() -> None:
@@ -226,8 +248,11 @@ def test_each_repeat_gets_its_own_ratio() -> None:
     wl = workload(tw, std, [run(300, 1), run(100, 1)], [run(100, 1), run(100, 1)])
     wl["results"][0]["runs"] = [run(300, 1), run(100, 1)]
     wl["results"][1]["runs"] = [run(100, 1), run(100, 1)]
-    (row, _) = [t for t in report.judge({"static-1k-keepalive": wl})
-                if t["workload"] == "static-1k-keepalive"]
+    (row, _) = [
+        t
+        for t in report.judge({"static-1k-keepalive": wl})
+        if t["workload"] == "static-1k-keepalive"
+    ]
     assert row["paired"] == [3.0, 1.0]
     assert "| 3.00, 1.00 |" in "\n".join(report._target_table([row]))
 
@@ -274,8 +299,7 @@ def test_conntrack_room_runs_at_once_when_the_run_fits(
 ) -> None:
     monkeypatch.setattr(machine, "CONNTRACK", _conntrack_files(tmp_path, 100_000, 262_144))
     seen = machine.wait_for_conntrack_room(26_000, max_wait=5.0)
-    assert seen == {"conntrack_wait_s": 0.0, "conntrack_entries": 100_000,
-                    "conntrack_max": 262_144}
+    assert seen == {"conntrack_wait_s": 0.0, "conntrack_entries": 100_000, "conntrack_max": 262_144}
 
 
 def test_conntrack_room_waits_for_entries_to_expire_and_gives_up_at_its_bound(

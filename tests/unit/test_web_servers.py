@@ -17,20 +17,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from multiprocess_support import closed_by_peer, read_answers
-
 from servers_support import SERVERS, Running, start
 from test_http_parser import CORPUS, SMALL
 
+from socketlab.coroutine_web.asgi import Receive, Scope, Send
 from socketlab.http.connection import ConnectionConfig, Exchange
 from socketlab.http.parser import END, Data, Response, ResponseParser
 
@@ -87,7 +84,7 @@ def test_index_page(srv: Running) -> None:
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/html; charset=utf-8"
     assert int(r.headers["Content-Length"]) == len(r.content)
-    assert r.content == (srv.root / "index.html").read_bytes()
+    assert r.content == srv.file("index.html").read_bytes()
     for asset in ("/css/site.css", "/js/site.js", "/img/two-hosts.png", "/favicon.ico"):
         assert asset.encode() in r.content
         assert requests.get(srv.url + asset, timeout=5).status_code == 200
@@ -192,7 +189,7 @@ def test_large_file_is_streamed_intact(srv: Running) -> None:
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "application/octet-stream"
     assert int(r.headers["Content-Length"]) == BIG_SIZE
-    expected = hashlib.sha256((srv.root / "big.bin").read_bytes()).hexdigest()
+    expected = hashlib.sha256(srv.file("big.bin").read_bytes()).hexdigest()
     assert hashlib.sha256(r.content).hexdigest() == expected
 
 
@@ -207,7 +204,7 @@ def test_404_uses_the_site_page_and_closes(srv: Running) -> None:
     with srv.connect() as sock:
         ((head, body),) = exchange_raw(sock, b"GET /nope HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
         assert head.status == 404
-        assert body == (srv.root / "404.html").read_bytes()
+        assert body == srv.file("404.html").read_bytes()
         assert head.headers.get("connection") == "close"
         assert closed_by_peer(sock)
 
@@ -511,12 +508,10 @@ def echo_handler(exchange: Exchange) -> None:
     request = exchange.request
     body = exchange.read()
     target = request.path + ("?" + request.query if request.query else "")
-    exchange.respond(
-        200, [("Content-Type", "text/plain")], echo_of(request.method, target, body)
-    )
+    exchange.respond(200, [("Content-Type", "text/plain")], echo_of(request.method, target, body))
 
 
-async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     """coroutine-web's side: the same answer from an ASGI application."""
     body = b""
     while True:

@@ -132,7 +132,7 @@ class HTTPConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         # Keep our half open: a request that came before the FIN still gets its answer.
         self.parser.feed_eof()
-        if self._waiting_for == _READ:
+        if self._waiting_for in (_READ, _LOST):
             self._wake(True)
         return True
 
@@ -191,8 +191,9 @@ class HTTPConnection(asyncio.Protocol):
         return await self._wait(_READ, deadline)
 
     async def wait_lost(self) -> None:
-        """Wait until the connection is gone (an ASGI app awaiting http.disconnect)."""
-        while not self._lost:
+        """Wait until the client closed its side or the connection is gone (an ASGI app
+        awaiting http.disconnect: a client that sent its FIN has left, as far as it knows)."""
+        while not self._lost and not self.parser.eof:
             await self._wait(_LOST, 0.0)
 
     async def read_body(self, exchange: Exchange) -> bytes:

@@ -63,7 +63,9 @@ class CoroutineServer:
         self.extra_fields = "".join(
             f"{name}: {value}\r\n" for name, value in config.extra_headers
         ).encode("latin-1")
-        self.scoreboard = scoreboard or status.Scoreboard("coroutine-web")
+        self.scoreboard = (
+            scoreboard if scoreboard is not None else status.Scoreboard("coroutine-web")
+        )
         self.max_connections = max_connections
         self.graceful_timeout = graceful_timeout
         self.backlog = backlog
