@@ -32,6 +32,7 @@ from types import FrameType
 from typing import Final
 
 from .. import logs, settings, whoami
+from ..http import errors
 from ..http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
 from ..http.settings import connection_config, server_settings
 from ..listener import open_listener, tune_accepted
@@ -52,11 +53,8 @@ OVERLOAD_WAIT: Final = 1.0
 GRACEFUL_TIMEOUT: Final = 5.0
 """Seconds in-flight requests get after SIGTERM; Docker's stop timeout (10 s) leaves room."""
 
-OVERLOAD_RESPONSE: Final = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Retry-After: 1\r\nContent-Length: 30\r\nConnection: close\r\n\r\n"
-    b"server busy, try again shortly\n"
-)
+OVERLOAD_RESPONSE: Final = errors.busy_response()
+"""What a connection gets when no thread became free within ``overload_wait``."""
 
 SETTINGS: Final = (
     *server_settings(host="0.0.0.0", port=8080, graceful_timeout=GRACEFUL_TIMEOUT),
