@@ -18,10 +18,11 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from .. import logs, settings, status, webserver
-from ..apploader import AppLoadError, load_app
+from .. import logs, settings, status
+from ..http.settings import connection_config
 from ..listener import open_listener, raise_descriptor_limit
 from ..static import StaticFiles
+from ..wsgi.apploader import AppLoadError, load_app
 from .asgi import ASGIApp, Lifespan
 from .config import REQUIRED_IN_FILE, SETTINGS
 from .server import CoroutineServer
@@ -59,7 +60,7 @@ async def serve(
     server = CoroutineServer(
         listener,
         site,
-        webserver.connection_config(args),
+        connection_config(args),
         scoreboard=board,
         max_connections=args.max_connections,
         graceful_timeout=args.graceful_timeout,

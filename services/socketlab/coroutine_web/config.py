@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from .. import settings, status, webserver
-from ..apploader import APP_SPEC
+from .. import logs, status
+from ..http.settings import server_settings
 from ..settings import Setting
+from ..wsgi.apploader import APP_SPEC
 from .server import GRACEFUL_TIMEOUT, MAX_CONNECTIONS
 
 DEFAULT_APP: Final = "socketlab.coroutine_web.labapp:app"
@@ -25,8 +26,7 @@ def check_root_path(value: str) -> None:
 
 
 SETTINGS: Final = (
-    Setting("host", str, "0.0.0.0", "address to listen on", metavar="ADDR"),
-    settings.port_setting(8081, "TCP port to listen on (0 picks a free one)"),
+    *server_settings(host="0.0.0.0", port=8081, graceful_timeout=GRACEFUL_TIMEOUT),
     Setting(
         "root",
         str,
@@ -74,9 +74,6 @@ SETTINGS: Final = (
         maximum=1_000_000,
         metavar="N",
     ),
-    webserver.backlog_setting(),
-    *webserver.DEADLINE_SETTINGS,
-    webserver.graceful_setting(GRACEFUL_TIMEOUT),
     Setting(
         "status_allow",
         list,
@@ -85,7 +82,7 @@ SETTINGS: Final = (
         check=status.check_allow,
         metavar="CIDR,...",
     ),
-    webserver.LOG_LEVEL_SETTING,
+    logs.level_setting(),
 )
 
 REQUIRED_IN_FILE: Final = tuple(s.name for s in SETTINGS)

@@ -17,7 +17,6 @@ SIGTERM or SIGINT: stop accepting, let requests in flight finish (for at most
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -32,11 +31,13 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from . import logs, settings, webserver, whoami
-from .http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
-from .listener import open_listener, tune_accepted
-from .settings import Setting
-from .static import StaticFiles
+from .. import logs, settings, whoami
+from ..http import errors
+from ..http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
+from ..http.settings import connection_config, server_settings
+from ..listener import open_listener, tune_accepted
+from ..settings import Setting
+from ..static import StaticFiles
 
 log = logging.getLogger("socketlab.threaded_web")
 
@@ -52,15 +53,11 @@ OVERLOAD_WAIT: Final = 1.0
 GRACEFUL_TIMEOUT: Final = 5.0
 """Seconds in-flight requests get after SIGTERM; Docker's stop timeout (10 s) leaves room."""
 
-OVERLOAD_RESPONSE: Final = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Retry-After: 1\r\nContent-Length: 30\r\nConnection: close\r\n\r\n"
-    b"server busy, try again shortly\n"
-)
+OVERLOAD_RESPONSE: Final = errors.busy_response()
+"""What a connection gets when no thread became free within ``overload_wait``."""
 
 SETTINGS: Final = (
-    Setting("host", str, "0.0.0.0", "address to listen on", metavar="ADDR"),
-    settings.port_setting(8080, "TCP port to listen on (0 picks a free one)"),
+    *server_settings(host="0.0.0.0", port=8080, graceful_timeout=GRACEFUL_TIMEOUT),
     Setting("root", str, "services/www", "document root: the static site to serve", metavar="DIR"),
     Setting(
         "max_threads",
@@ -71,7 +68,6 @@ SETTINGS: Final = (
         maximum=10000,
         metavar="N",
     ),
-    webserver.backlog_setting(),
     Setting(
         "overload_wait",
         float,
@@ -81,9 +77,7 @@ SETTINGS: Final = (
         maximum=60,
         metavar="SECONDS",
     ),
-    *webserver.DEADLINE_SETTINGS,
-    webserver.graceful_setting(GRACEFUL_TIMEOUT),
-    webserver.LOG_LEVEL_SETTING,
+    logs.level_setting(),
 )
 
 
@@ -265,11 +259,6 @@ class ThreadedServer:
         log.info("stopped")
 
 
-def connection_config(args: argparse.Namespace) -> ConnectionConfig:
-    """The connection deadlines from a service's settings (shared with multiprocess-web)."""
-    return webserver.connection_config(args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = settings.load(
         SETTINGS,
@@ -312,6 +301,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.serve_forever()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
