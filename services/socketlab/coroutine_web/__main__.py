@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     soft, hard = raise_descriptor_limit()
-    if soft < args.max_connections + 64:
+    if soft < args.max_connections:
         log.warning(
             "open-file limit %d (hard %d) caps connections below max_connections %d",
             soft,
