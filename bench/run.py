@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from . import http_loads, machine, page, report, servers, udp
+from . import http_loads, idle, machine, page, report, servers, udp
 from .servers import REPO, Server
 
 SMALL: Final = "/1k.bin"
@@ -39,7 +39,10 @@ class Workload:
     access_log: bool = False
 
 
-STATIC_PEERS: Final = (servers.OURS_STATIC, servers.STDLIB_STATIC, servers.NGINX)
+STATIC_PEERS: Final = (servers.OURS_STATIC, servers.OURS_COROUTINE_STATIC, servers.STDLIB_STATIC,
+                       servers.NGINX)
+ASGI_PEERS: Final = (servers.OURS_ASGI, servers.UVICORN_H11, servers.UVICORN_HTTPTOOLS,
+                     servers.UVICORN_UVLOOP, servers.HYPERCORN)
 WSGI_PEERS: Final = (servers.OURS_WSGI, servers.GUNICORN_SYNC, servers.GUNICORN_GTHREAD,
                      servers.WAITRESS)
 
@@ -67,6 +70,16 @@ WORKLOADS: Final = (
              "`Connection: close` and wrk reconnects.", "wrk", "/", WSGI_PEERS),
     Workload("wsgi-close", "WSGI hello-world, a new connection per request",
              "`ab -c50` on the same application; no access logs.", "ab", "/", WSGI_PEERS),
+    Workload("asgi-keepalive", "ASGI hello-world, keep-alive",
+             "`wrk -t2 -c50 --latency` on `bench/apps/asgi_hello.py` (14 bytes, Content-Length), "
+             "each server one process on one event loop; no access logs.", "wrk", "/",
+             ASGI_PEERS),
+    Workload("idle-10k", "10,000 idle keep-alive connections and a normal client",
+             f"{idle.CONNECTIONS:,} connections each make one request and then stay open and "
+             f"silent; meanwhile a normal client opens a new connection for a GET every "
+             f"{idle.INTERVAL * 1000:g} ms. 'held' counts the idle connections still open after "
+             "all were made; memory is the server's RSS growth divided by them; latency is the "
+             "normal client's.", "idle", "/healthz", (servers.OURS_ASGI, servers.UVICORN_H11)),
     Workload("udp-chat", "UDP chat relaying to 50 members",
              f"{udp.MEMBERS} members on loopback take turns sending; every message goes to the "
              f"other {udp.MEMBERS - 1}. At most {udp.WINDOW} messages in flight; latency is "
@@ -144,6 +157,16 @@ def _http_run(wl: Workload, server: Server, root: Path, work: Path,
     }
 
 
+def _idle_run(server: Server, root: Path, work: Path, seconds: float) -> dict[str, Any]:
+    quiet = _quiet()
+    with servers.running(server, root, work) as srv:
+        r = idle.run(srv, seconds)
+    out: dict[str, Any] = dict(idle.summary(r))
+    out.update({"bytes_per_second": None, "server_cores": r.cpu_seconds / r.seconds
+                if r.seconds else None, "cpu_us_per_request": None, "machine": quiet})
+    return out
+
+
 def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[str, Any]:
     quiet = _quiet()
     with servers.running(server, root, work) as srv:
@@ -179,6 +202,8 @@ def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: 
             try:
                 if wl.kind == "chat":
                     result = _chat_run(server, root, work, seconds)
+                elif wl.kind == "idle":
+                    result = _idle_run(server, root, work, max(seconds, 3.0))
                 else:
                     result = _http_run(wl, server, root, work, seconds)
             except (http_loads.LoadFailed, servers.ServerFailed) as exc:

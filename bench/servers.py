@@ -309,6 +309,55 @@ WAITRESS: Final = Server(
     description="waitress, one process, 4 threads (its default)",
 )
 
+OURS_COROUTINE_STATIC: Final = Server(
+    "coroutine-web",
+    _py("socketlab.coroutine_web", "--host", "127.0.0.1", "--port", "{port}", "--root", "{root}",
+        "--app", "", "--log-level", "warning"),
+    ready_path="/healthz",
+    description="socketlab coroutine-web, one thread, one event loop, static files only",
+)
+
+OURS_ASGI: Final = Server(
+    "coroutine-web",
+    _py("socketlab.coroutine_web", "--host", "127.0.0.1", "--port", "{port}", "--root", "",
+        "--app", "asgi_hello:app", "--app-path", APP_DIR, "--log-level", "warning"),
+    ready_path="/healthz",
+    description="socketlab coroutine-web, one process, one thread, asyncio's own loop",
+)
+
+
+def _uvicorn(http: str, loop: str) -> list[str]:
+    return _py("uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--http", http, "--loop",
+               loop, "--no-access-log", "--log-level", "warning", "--backlog", "1024",
+               "--app-dir", APP_DIR, "asgi_hello:app")
+
+
+UVICORN_H11: Final = Server(
+    "uvicorn h11",
+    _uvicorn("h11", "asyncio"),
+    description="uvicorn, one process, --http h11 --loop asyncio, no access log",
+)
+
+UVICORN_HTTPTOOLS: Final = Server(
+    "uvicorn httptools",
+    _uvicorn("httptools", "asyncio"),
+    description="uvicorn, one process, --http httptools (C parser) --loop asyncio",
+)
+
+UVICORN_UVLOOP: Final = Server(
+    "uvicorn httptools+uvloop",
+    _uvicorn("httptools", "uvloop"),
+    description="uvicorn with httptools and uvloop (both in C): the ceiling",
+)
+
+HYPERCORN: Final = Server(
+    "hypercorn",
+    _py("hypercorn", "--bind", "127.0.0.1:{port}", "--backlog", "1024", "--workers", "1",
+        "--log-level", "warning", "asgi_hello:app"),
+    env={"PYTHONPATH": os.pathsep.join([APP_DIR, str(SERVICES), str(REPO)])},
+    description="hypercorn, one worker, asyncio, no access log (its default)",
+)
+
 OURS_CHAT: Final = Server(
     "udp-chat",
     _py("socketlab.udp_chat", "--host", "127.0.0.1", "--port", "{port}", "--rate", "1000000",
