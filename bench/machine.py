@@ -205,5 +205,10 @@ def describe() -> dict[str, Any]:
             "wget": version_in(_first_line(["wget", "--version"])),
             "gunicorn": _package("gunicorn"),
             "waitress": _package("waitress"),
+            "uvicorn": _package("uvicorn"),
+            "h11": _package("h11"),
+            "httptools": _package("httptools"),
+            "uvloop": _package("uvloop"),
+            "hypercorn": _package("hypercorn"),
         },
     }
