@@ -109,8 +109,10 @@ def _open_batch(
                         continue
                     pending[conn] += data
                     answer = pending[conn]
-                    if b"\r\n\r\n" in answer and answer.endswith(b"\n") and not answer.endswith(
-                        b"\r\n\r\n"
+                    if (
+                        b"\r\n\r\n" in answer
+                        and answer.endswith(b"\n")
+                        and not answer.endswith(b"\r\n\r\n")
                     ):  # a whole small answer (each server's body ends with a newline)
                         selector.unregister(conn)
                         del pending[conn]
@@ -153,9 +155,7 @@ def run(server: Running, seconds: float, connections: int = CONNECTIONS) -> Idle
     try:
         deadline = time.monotonic() + 60
         while len(socks) < connections and time.monotonic() < deadline:
-            socks += _open_batch(
-                server.port, min(BATCH, connections - len(socks)), deadline, good
-            )
+            socks += _open_batch(server.port, min(BATCH, connections - len(socks)), deadline, good)
         time.sleep(SETTLE)
         held = sum(1 for s in good if _still_open(s))
         rss_after = tree_rss_kib(server.pid)
