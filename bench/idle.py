@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
+import psutil
+
 from . import procstat
 from .parsing import percentile
 from .servers import Running
@@ -52,15 +54,17 @@ class IdleResult:
 
 
 def tree_rss_kib(pid: int) -> int:
-    """VmRSS of ``pid`` and all its descendants, in KiB."""
+    """Resident memory of ``pid`` and all its descendants, in KiB."""
+    try:
+        top = psutil.Process(pid)
+        tree = [top, *top.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
     total = 0
-    for child in procstat.tree_pids(procstat.read_all(), pid):
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{child}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-    return total
+    for process in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
+    return total // 1024
 
 
 def _raise_limit(wanted: int) -> None:

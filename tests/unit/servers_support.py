@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from socketlab import status
+from socketlab.asgi import ASGIApp
 from socketlab.coroutine_web import CoroutineServer, Site
-from socketlab.coroutine_web.asgi import ASGIApp
 from socketlab.http.connection import ConnectionConfig, Handler
 from socketlab.listener import open_listener
 from socketlab.static import StaticFiles

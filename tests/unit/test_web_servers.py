@@ -27,7 +27,7 @@ from multiprocess_support import closed_by_peer, read_answers
 from servers_support import SERVERS, Running, start
 from test_http_parser import CORPUS, SMALL
 
-from socketlab.coroutine_web.asgi import Receive, Scope, Send
+from socketlab.asgi import Receive, Scope, Send
 from socketlab.http.connection import ConnectionConfig, Exchange
 from socketlab.http.parser import END, Data, Response, ResponseParser
 

@@ -11,7 +11,7 @@ multiprocess-web a process, this one spends a few objects: a waiting connection 
 coroutine, and a request that waits (``/delay``) lets all the others run.
 """
 
-from .asgi import ASGIApp, Lifespan, run_http
+from ..asgi import ASGIApp, Lifespan, run_http
 from .connection import HTTPConnection
 from .server import CoroutineServer
 from .site import SERVICE, Site

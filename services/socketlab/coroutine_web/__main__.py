@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from typing import Final
 
 from .. import logs, settings, status
+from ..asgi import ASGIApp, Lifespan
 from ..http.settings import connection_config
 from ..listener import open_listener, raise_descriptor_limit
 from ..static import StaticFiles
 from ..wsgi.apploader import AppLoadError, load_app
-from .asgi import ASGIApp, Lifespan
 from .config import REQUIRED_IN_FILE, SETTINGS
 from .server import CoroutineServer
 from .site import SERVICE, Site

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from .asgi import Message, Receive, Scope, Send
+from ..asgi import Message, Receive, Scope, Send
 
 MAX_DELAY: Final = 10.0
 """Longest /delay in seconds (httpbin's cap), below the graceful stop's 12 s."""

@@ -15,11 +15,11 @@ import asyncio
 from typing import Any, Final
 
 from .. import status, whoami
+from ..asgi import ASGIApp, run_http
 from ..http import errors
 from ..http.connection import Exchange
 from ..http.parser import Request
 from ..static import StaticFiles
-from .asgi import ASGIApp, run_http
 from .connection import HTTPConnection
 
 SERVICE: Final = "coroutine-web"

@@ -1,7 +1,8 @@
-"""ASGI 3 on coroutine-web: the ``http`` and ``lifespan`` scopes (django/asgiref's specs).
+"""The ASGI 3 ``http`` scope on the lab's HTTP core (django/asgiref ``specs/www.rst``).
 
-What WSGI is to multiprocess-web, ASGI is to this server: the application is an ``async``
-callable ``app(scope, receive, send)``. For each request :func:`run_http` builds the scope from
+What the WSGI gateway is to a blocking connection, this is to an asyncio one: the application
+is an ``async`` callable ``app(scope, receive, send)``. For each request :func:`run_http` builds
+the scope from
 the parsed head, gives the application the request body as ``http.request`` messages (read on
 demand, so an application that never reads a body never buffers one), and turns its
 ``http.response.start``/``http.response.body`` messages into the response through the same
@@ -9,40 +10,39 @@ demand, so an application that never reads a body never buffers one), and turns 
 are enforced here; an application that breaks them gets a ``RuntimeError`` from ``send`` and
 its client a 500 (or a closed connection when the response had already started).
 
-:class:`Lifespan` runs the ``lifespan`` scope once per process: startup before the first
-connection is accepted, shutdown after the last one is done. An application that raises at
-once on that scope does not support it, and the server goes on without it (``lifespan = "auto"``).
+The connection is anything that provides :class:`Wire`'s few coroutines (coroutine-web's
+``Wire`` does): this module does no I/O of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import unquote
 
 from ..http.connection import ClientGone, Exchange
 from ..http.errors import HTTPError, InternalServerError
-from .connection import HTTPConnection
+from ..http.parser import RequestParser
+from .types import ASGIApp, Message, Scope
 
-log = logging.getLogger("socketlab.coroutine_web.asgi")
+log = logging.getLogger("socketlab.asgi")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+class Wire(Protocol):
+    """What the ``http`` scope needs of an asyncio connection."""
+
+    client: tuple[str, int]
+    server: tuple[str, int]
+    peer: str
+    parser: RequestParser
+
+    async def read_body(self, exchange: Exchange) -> bytes: ...
+    async def drain(self) -> None: ...
+    async def wait_lost(self) -> None: ...
+
 
 ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.4"}
 """ASGI 3; HTTP spec 2.4: ``send`` on a closed connection raises an OSError subclass."""
-
-LIFESPAN_VERSION: Final = {"version": "3.0", "spec_version": "2.0"}
-
-LIFESPAN_TIMEOUT: Final = 30.0
-"""Seconds an application's startup or shutdown may take (uvicorn has no bound; a lab server
-that hangs forever at start helps nobody)."""
 
 
 class ClientDisconnected(OSError):
@@ -63,7 +63,7 @@ class HTTPCycle:
         "started",
     )
 
-    def __init__(self, conn: HTTPConnection, exchange: Exchange) -> None:
+    def __init__(self, conn: Wire, exchange: Exchange) -> None:
         self.conn = conn
         self.exchange = exchange
         self.started = False
@@ -153,7 +153,7 @@ class HTTPCycle:
 
 
 def build_scope(
-    conn: HTTPConnection, exchange: Exchange, root_path: str, state: dict[str, Any] | None
+    conn: Wire, exchange: Exchange, root_path: str, state: dict[str, Any] | None
 ) -> Scope:
     request = exchange.request
     raw = request.target
@@ -185,7 +185,7 @@ def build_scope(
 
 async def run_http(
     app: ASGIApp,
-    conn: HTTPConnection,
+    conn: Wire,
     exchange: Exchange,
     *,
     root_path: str = "",
@@ -222,80 +222,3 @@ async def run_http(
         log.error("%s: the ASGI application returned in the middle of its response", conn.peer)
         exchange.keep_alive = False
         raise ClientGone("application returned before the response was complete")
-
-
-class Lifespan:
-    """The ``lifespan`` scope: one task that lives from startup to shutdown."""
-
-    def __init__(self, app: ASGIApp, mode: str = "auto") -> None:
-        self.app = app
-        self.mode = mode  # "on": a failure stops the server; "auto": unsupported is fine
-        self.state: dict[str, Any] = {}
-        self.supported = mode != "off"
-        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._sent_any = False
-
-    async def _run(self) -> None:
-        scope: Scope = {"type": "lifespan", "asgi": LIFESPAN_VERSION, "state": self.state}
-        try:
-            await self.app(scope, self._receive, self._send)
-        except Exception as exc:
-            if not self._sent_any and self.mode == "auto":
-                log.info("the application does not support the lifespan scope (%s)", exc)
-            else:
-                log.exception("the application's lifespan failed")
-            self.supported = False
-            await self._from_app.put({"type": "lifespan.gone"})
-        else:
-            await self._from_app.put({"type": "lifespan.gone"})
-
-    async def _receive(self) -> Message:
-        return await self._to_app.get()
-
-    async def _send(self, message: Message) -> None:
-        self._sent_any = True
-        kind = message.get("type")
-        if kind not in (
-            "lifespan.startup.complete",
-            "lifespan.startup.failed",
-            "lifespan.shutdown.complete",
-            "lifespan.shutdown.failed",
-        ):
-            raise RuntimeError(f"unknown ASGI message type {kind!r} for a lifespan scope")
-        await self._from_app.put(message)
-
-    async def startup(self) -> str | None:
-        """Run the startup; the failure message (to exit with) or None when it may go on."""
-        if not self.supported:
-            return None
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="lifespan")
-        await self._to_app.put({"type": "lifespan.startup"})
-        try:
-            answer = await asyncio.wait_for(self._from_app.get(), LIFESPAN_TIMEOUT)
-        except TimeoutError:
-            return f"the application's startup took more than {LIFESPAN_TIMEOUT:g} s"
-        kind = answer["type"]
-        if kind == "lifespan.startup.complete":
-            return None
-        if kind == "lifespan.startup.failed":
-            return "the application's startup failed: " + str(answer.get("message", ""))
-        if self.mode == "on":
-            return "the application's lifespan ended during startup"
-        return None
-
-    async def shutdown(self) -> None:
-        if not self.supported or self._task is None or self._task.done():
-            return
-        await self._to_app.put({"type": "lifespan.shutdown"})
-        try:
-            answer = await asyncio.wait_for(self._from_app.get(), LIFESPAN_TIMEOUT)
-        except TimeoutError:
-            log.error("the application's shutdown took more than %g s", LIFESPAN_TIMEOUT)
-            self._task.cancel()
-            return
-        if answer["type"] == "lifespan.shutdown.failed":
-            log.error("the application's shutdown failed: %s", answer.get("message", ""))
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(self._task, 1.0)
