@@ -476,7 +476,14 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
 
     # Positional: Request's fields in their order (the hot path; keywords cost a dict).
     return Request(
-        method, target, version, headers, length, chunked, _persistent(headers, version), path,
+        method,
+        target,
+        version,
+        headers,
+        length,
+        chunked,
+        _persistent(headers, version),
+        path,
         query,
     )
 
