@@ -94,10 +94,11 @@ def start(
     listener = open_listener("127.0.0.1", 0)
     static = StaticFiles(root) if root is not None else None
     if kind == "threaded-web":
+        board = status.Scoreboard("threaded-web")
         if handler is None:
             assert static is not None
-            handler = LabSite(static)
-        threaded = ThreadedServer(listener, handler, config, **kwargs)
+            handler = LabSite(static, board)
+        threaded = ThreadedServer(listener, handler, config, scoreboard=board, **kwargs)
         thread = threading.Thread(target=threaded.serve_forever, daemon=True)
         thread.start()
         return Running(kind, threaded, thread, root)

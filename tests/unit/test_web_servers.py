@@ -321,34 +321,33 @@ def test_idle_keep_alive_connection_is_closed(strict: Running) -> None:
         assert closed_by_peer(sock, timeout=5)
 
 
-def test_past_the_thread_bound_new_clients_get_503(site_root: Path) -> None:
-    running = start("threaded-web", root=site_root, max_threads=1, overload_wait=0.2)
+def test_an_idle_connection_holds_no_thread(site_root: Path) -> None:
+    running = start("threaded-web", root=site_root, max_threads=1)
     try:
         with running.connect() as holder:
-            # the only worker thread now serves this idle keep-alive connection
+            # served by the only worker thread, then kept alive: it waits in the poller
             ((head, _),) = exchange_raw(
                 holder, b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"]
             )
             assert head.status == 200
             with running.connect() as other:
-                ((head, _),) = exchange_raw(other, b"GET / HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
-                assert head.status == 503
-                assert head.headers.get("retry-after") == "1"
-        # once the holder leaves, the thread serves new clients again
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            r = requests.get(running.url + "/healthz", timeout=5)
-            if r.status_code == 200:
-                break
-            time.sleep(0.05)
-        assert r.status_code == 200
-        assert running.overloaded >= 1
+                ((head, body),) = exchange_raw(
+                    other, b"GET /whoami HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"]
+                )
+                assert head.status == 200
+                assert json.loads(body)["thread"] == "worker-1"
+            ((head, _),) = exchange_raw(
+                holder, b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"]
+            )
+            assert head.status == 200
+        assert running.overloaded == 0
     finally:
         running.stop()
 
 
-def test_past_the_connection_bound_idle_ones_make_room_else_503(site_root: Path) -> None:
-    running = start("coroutine-web", root=site_root, max_connections=1)
+@pytest.mark.parametrize("kind", SERVERS)
+def test_past_the_connection_bound_idle_ones_make_room_else_503(site_root: Path, kind: str) -> None:
+    running = start(kind, root=site_root, max_connections=1)
     try:
         with running.connect() as idle:
             ((head, _),) = exchange_raw(idle, b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
@@ -388,7 +387,7 @@ def run_cli(
     )
 
 
-BOUND = {"threaded-web": "max_threads", "coroutine-web": "max_connections"}
+BOUND = {"threaded-web": "max_connections", "coroutine-web": "max_connections"}
 
 
 @pytest.mark.parametrize("kind", SERVERS)

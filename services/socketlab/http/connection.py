@@ -152,6 +152,9 @@ class Exchange:
         self._body_done = not request.has_body
         self._continue_sent = False
         self._rbuf = b""
+        # A body received completely before the handler ran (by a poller, see http/poller.py):
+        # reads come from it and never wait on the client.
+        self.spool: BinaryIO | None = None
 
     # -- request body --------------------------------------------------------------------------
 
@@ -178,6 +181,11 @@ class Exchange:
         connection does I/O). A 100 Continue goes out the first time the body is waited for."""
         if self._body_done:
             return b""
+        if self.spool is not None:
+            piece = self.spool.read(RECV_SIZE)
+            if not piece:
+                self._body_done = True
+            return piece
         conn = self.connection
         event = conn.parser.next_event()
         if isinstance(event, Data):
@@ -419,6 +427,14 @@ class Connection:
         self.worker = worker
         self.draining = False
         self.requests = 0
+        # Poller mode (http/poller.py): instead of waiting for the next request, serve() returns
+        # with ``parked`` set, and the poller waits for the bytes; it hands a request it already
+        # took from the parser back in ``pending`` (and its received body in ``pending_body``).
+        self.parkable = False
+        self.parked = False
+        self.pending: Request | None = None
+        self.pending_body: BinaryIO | None = None
+        self._spool: BinaryIO | None = None
         self._lock = threading.Lock()
         self._waiting_idle = False
         self._closed = False
@@ -487,6 +503,9 @@ class Connection:
 
     def _next_request(self) -> Request | None:
         """Wait for the next request head; None when the client closed or stayed idle."""
+        if self.pending is not None:
+            request, self.pending = self.pending, None
+            return request
         parser = self.parser
         first = self.requests == 0
         idle_deadline = time.monotonic() + (
@@ -496,12 +515,19 @@ class Connection:
         while True:
             event = parser.next_event()
             if isinstance(event, Request):
+                if self.parkable and event.has_body:
+                    # The poller receives the body before a worker runs the handler.
+                    self.pending, self.parked = event, True
+                    return None
                 return event
             if event is END:
                 continue  # the previous request's end marker (a body-less request)
             if parser.eof:
                 if parser.buffer:
                     log.debug("%s closed in the middle of a request head", self.peer)
+                return None
+            if self.parkable:
+                self.parked = True  # nothing complete is buffered: the poller waits for it
                 return None
             now = time.monotonic()
             if parser.buffer:
@@ -527,14 +553,27 @@ class Connection:
                     self._waiting_idle = False
 
     def serve(self) -> None:
+        """Serve requests until the connection closes (or, when ``parkable``, until no complete
+        request is buffered: then ``parked`` is True and the socket stays open)."""
+        self.parked = False
         try:
             self._serve()
         except ClientGone as exc:
+            self.parked = False
             log.debug("%s gone: %s", self.peer, exc)
         except Exception:
+            self.parked = False
             log.exception("%s: unexpected error in connection handling", self.peer)
         finally:
-            self.close()
+            self._close_spool()
+            if not self.parked:
+                self.close()
+
+    def _close_spool(self) -> None:
+        """Drop the received body of the last request (its temporary file, if it had one)."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
 
     def _serve(self) -> None:
         while True:
@@ -547,6 +586,11 @@ class Connection:
                 return
             self.requests += 1
             exchange = Exchange(self, request, self.requests)
+            self._close_spool()
+            exchange.spool = self._spool = self.pending_body
+            self.pending_body = None
+            if exchange.spool is not None:
+                exchange._continue_sent = True  # the poller sent it, if it was asked for
             try:
                 self.handler(exchange)
                 if not exchange._finished:
@@ -625,12 +669,28 @@ class Connection:
         return self._waiting_idle and not self._closed
 
     def drain(self) -> None:
-        """Graceful stop: finish the request in flight, then close; wake an idle connection now."""
+        """Graceful stop: finish the request in flight, then close; wake an idle connection now.
+
+        An idle connection is shut down only when nothing of a next request has reached the
+        kernel: a request that arrived just before the stop (its bytes already buffered, the
+        serving thread not yet woken) is answered, with ``Connection: close``, instead of being
+        cut off. The window left is the one any server has between its last look and close(2);
+        a client whose request meets the close sees it closed unanswered and may retry it
+        (RFC 9112 §9.3.1)."""
         with self._lock:
             self.draining = True
-            if self._waiting_idle and not self._closed:
+            if self._waiting_idle and not self._closed and not self._bytes_waiting():
                 with contextlib.suppress(OSError):
                     self.sock.shutdown(socket.SHUT_RDWR)
+
+    def _bytes_waiting(self) -> bool:
+        """True when the kernel holds received bytes not yet read (or the peer's EOF)."""
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True  # reset or similar: the reading thread finds out by itself
 
     def close(self) -> None:
         with self._lock:

@@ -1,15 +1,20 @@
-"""threaded-web: the lab's static HTTP/1.1 server on raw sockets, a thread per connection.
+"""threaded-web: the lab's static HTTP/1.1 server on raw sockets: a poller and a thread pool.
 
 Run it from the repository root::
 
     PYTHONPATH=services python3 -m socketlab.threaded_web \
         --host 127.0.0.1 --port 8080 --root services/www
 
-The main thread only accepts. Each accepted connection is served by one worker thread for its
-whole life (keep-alive included); threads are created on demand up to ``--max-threads`` and then
-reused. When every thread is busy, new connections wait in the listen backlog for up to
-``--overload-wait`` seconds and are then answered ``503 Service Unavailable`` with Retry-After,
-so the server degrades instead of falling over.
+The main thread runs a poller (:mod:`socketlab.http.poller`, ``selectors``): it accepts, and
+holds every connection that is waiting for its client -- still sending its request head or
+body, or idle between requests on a kept-alive connection -- at the cost of a descriptor and a
+few kilobytes, not a thread. When a whole request is in hand, the connection goes to a worker
+thread (made on demand up to ``--max-threads``, then reused), which serves that request and any
+pipelined ones already received, and gives the connection back to the poller. So a thread is
+busy only while a request is worked on, slow or silent clients cost no thread, and the accept
+loop never waits for one: requests queue for the next free thread. Past
+``--max-connections`` the oldest idle connection is closed to make room for a new one, and when
+none is idle the newcomer gets ``503 Service Unavailable`` with Retry-After at once.
 
 SIGTERM or SIGINT: stop accepting, let requests in flight finish (for at most
 ``--graceful-timeout`` seconds), close idle keep-alive connections, exit 0.
@@ -17,11 +22,9 @@ SIGTERM or SIGINT: stop accepting, let requests in flight finish (for at most
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
-import selectors
 import signal
 import socket
 import sys
@@ -31,11 +34,11 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from .. import logs, settings, whoami
-from ..http import errors
-from ..http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
+from .. import logs, settings, status, whoami
+from ..http.connection import DEFAULT_CONFIG, ConnectionConfig, Exchange, Handler
+from ..http.poller import SWEEP_INTERVAL, ConnectionPoller, Held
 from ..http.settings import connection_config, server_settings
-from ..listener import open_listener, tune_accepted
+from ..listener import open_listener, raise_descriptor_limit
 from ..settings import Setting
 from ..static import StaticFiles
 
@@ -44,17 +47,18 @@ log = logging.getLogger("socketlab.threaded_web")
 SERVICE: Final = "threaded-web"
 
 MAX_THREADS: Final = 128
-"""Default bound on worker threads (= connections served at once). Each idle keep-alive client
-holds a thread, so the bound is well above a browser's 6 connections times a classroom."""
+"""Default bound on worker threads: the most requests worked on at once. A thread is held only
+while a request is served, so this bounds CPU-bound concurrency, not clients."""
 
-OVERLOAD_WAIT: Final = 1.0
-"""Seconds a new connection may wait for a free thread before it gets 503."""
+MAX_CONNECTIONS: Final = 20000
+"""Default bound on open connections (all held by the poller, or served by a thread). 10,000
+idle keep-alive connections must fit; the descriptor limit may set a lower one."""
+
+DESCRIPTOR_RESERVE: Final = 64
+"""Descriptors kept for everything but clients: the listener, the poller, files being sent."""
 
 GRACEFUL_TIMEOUT: Final = 5.0
 """Seconds in-flight requests get after SIGTERM; Docker's stop timeout (10 s) leaves room."""
-
-OVERLOAD_RESPONSE: Final = errors.busy_response()
-"""What a connection gets when no thread became free within ``overload_wait``."""
 
 SETTINGS: Final = (
     *server_settings(host="0.0.0.0", port=8080, graceful_timeout=GRACEFUL_TIMEOUT),
@@ -63,19 +67,27 @@ SETTINGS: Final = (
         "max_threads",
         int,
         MAX_THREADS,
-        "most connections served at once (one thread each)",
+        "most requests worked on at once (one worker thread each)",
         minimum=1,
         maximum=10000,
         metavar="N",
     ),
     Setting(
-        "overload_wait",
-        float,
-        OVERLOAD_WAIT,
-        "seconds a connection waits for a free thread before getting 503",
-        minimum=0,
-        maximum=60,
-        metavar="SECONDS",
+        "max_connections",
+        int,
+        MAX_CONNECTIONS,
+        "most open connections; past it the oldest idle one is closed, else 503",
+        minimum=1,
+        maximum=1_000_000,
+        metavar="N",
+    ),
+    Setting(
+        "status_allow",
+        list,
+        list(status.DEFAULT_ALLOW),
+        "networks allowed to read /server-status",
+        check=status.check_allow,
+        metavar="CIDR,...",
     ),
     logs.level_setting(),
 )
@@ -84,8 +96,17 @@ SETTINGS: Final = (
 class LabSite:
     """What threaded-web answers: the instruments, then the static site."""
 
-    def __init__(self, static: StaticFiles) -> None:
+    def __init__(
+        self,
+        static: StaticFiles,
+        scoreboard: status.Scoreboard | None = None,
+        status_allow: status.Networks | None = None,
+    ) -> None:
         self.static = static
+        self.scoreboard = scoreboard
+        self.status_allow = (
+            status_allow if status_allow is not None else status.parse_allow(status.DEFAULT_ALLOW)
+        )
 
     def __call__(self, exchange: Exchange) -> None:
         path = exchange.request.path
@@ -93,12 +114,15 @@ class LabSite:
             whoami.respond(exchange, SERVICE)
         elif path == "/healthz":
             exchange.respond(200, [("Content-Type", "text/plain; charset=utf-8")], b"ok\n")
+        elif path == status.PATH and self.scoreboard is not None:
+            status.respond(exchange, self.scoreboard, self.status_allow)
         else:
             self.static.serve(exchange)
 
 
 class ThreadedServer:
-    """Accepts on ``listener`` and serves each connection in a worker thread."""
+    """Accepts on ``listener``; holds waiting connections in a poller; a pool of worker threads
+    serves the requests (see the module docstring)."""
 
     def __init__(
         self,
@@ -107,120 +131,86 @@ class ThreadedServer:
         config: ConnectionConfig = DEFAULT_CONFIG,
         *,
         max_threads: int = MAX_THREADS,
-        overload_wait: float = OVERLOAD_WAIT,
+        max_connections: int = MAX_CONNECTIONS,
         graceful_timeout: float = GRACEFUL_TIMEOUT,
+        scoreboard: status.Scoreboard | None = None,
     ) -> None:
         self.listener = listener
         self.handler = handler
         self.config = config
         self.max_threads = max_threads
-        self.overload_wait = overload_wait
+        self.max_connections = max_connections
         self.graceful_timeout = graceful_timeout
         self.address = listener.getsockname()[:2]
-        self._work: queue.SimpleQueue[tuple[socket.socket, tuple[str, int]] | None] = (
-            queue.SimpleQueue()
+        self.scoreboard = scoreboard if scoreboard is not None else status.Scoreboard(SERVICE)
+        self.poller = ConnectionPoller(
+            listener,
+            handler,
+            config,
+            self._dispatch,
+            self.scoreboard,
+            max_connections=max_connections,
         )
+        self._work: queue.SimpleQueue[Held | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._freed = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
-        self._idle = 0
-        self._active: set[Connection] = set()
+        self._idle_threads = 0
+        self._working: set[Held] = set()
         self._stopping = False
         self.stop_reason = ""
-        self._wake_r, self._wake_w = socket.socketpair()
-        self.overloaded = 0  # connections answered 503, for tests and logs
 
-    # -- accepting -------------------------------------------------------------------------------
+    @property
+    def overloaded(self) -> int:
+        """Connections answered 503 because even the poller was full (for tests and logs)."""
+        return self.poller.overloaded
+
+    # -- the poller (the main thread) ------------------------------------------------------------
 
     def serve_forever(self) -> None:
-        """Accept until :meth:`stop` is called, then drain and return."""
-        selector = selectors.DefaultSelector()
-        selector.register(self.listener, selectors.EVENT_READ)
-        selector.register(self._wake_r, selectors.EVENT_READ)
-        self.listener.setblocking(False)
-        log.info("listening on %s:%d (max %d threads)", *self.address, self.max_threads)
-        try:
-            while not self._stopping:
-                for key, _ in selector.select():
-                    if key.fileobj is self.listener:
-                        self._accept_ready()
-        finally:
-            selector.close()
-            self._drain()
-
-    def _accept_ready(self) -> None:
-        # Accept everything that is queued: one select() per burst instead of per connection.
-        while not self._stopping:
-            try:
-                sock, addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                # EMFILE/ENFILE/ENOBUFS: out of descriptors or memory. Log, breathe, go on.
-                log.error("accept failed: %s", exc)
-                time.sleep(0.05)
-                return
-            sock.setblocking(True)
-            tune_accepted(sock)
-            if not self._dispatch(sock, (addr[0], addr[1])):
-                self._refuse(sock, addr)
-
-    def _dispatch(self, sock: socket.socket, addr: tuple[str, int]) -> bool:
-        """Hand the connection to an idle thread, a new one, or wait briefly for one."""
-        deadline = time.monotonic() + self.overload_wait
-        with self._lock:
-            while True:
-                if self._idle > 0:
-                    self._idle -= 1
-                    break
-                if len(self._threads) < self.max_threads:
-                    thread = threading.Thread(
-                        target=self._worker, name=f"worker-{len(self._threads) + 1}", daemon=True
-                    )
-                    self._threads.append(thread)
-                    thread.start()
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stopping:
-                    return False
-                self._freed.wait(left)
-        self._work.put((sock, addr))
-        return True
-
-    def _refuse(self, sock: socket.socket, addr: tuple[str, int]) -> None:
-        self.overloaded += 1
-        log.warning(
-            "%s:%d refused with 503: all %d threads busy", addr[0], addr[1], self.max_threads
+        """Accept and serve until :meth:`stop` is called, then drain and return."""
+        log.info(
+            "listening on %s:%d (a poller holds up to %d connections; max %d worker threads)",
+            *self.address,
+            self.max_connections,
+            self.max_threads,
         )
         try:
-            sock.settimeout(0.5)
-            sock.sendall(OVERLOAD_RESPONSE)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+            while not self._stopping:
+                self.poller.poll(SWEEP_INTERVAL)
         finally:
-            sock.close()
+            self._drain()
+
+    def _dispatch(self, held: Held) -> None:
+        """A complete request is in hand: give the connection to a free thread (or a new one);
+        when all are busy it waits in the queue. Never blocks."""
+        with self._lock:
+            self._working.add(held)
+            if self._stopping:
+                held.conn.draining = True
+            if self._idle_threads > 0:
+                self._idle_threads -= 1
+            elif len(self._threads) < self.max_threads:
+                thread = threading.Thread(
+                    target=self._worker, name=f"worker-{len(self._threads) + 1}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+        self._work.put(held)
 
     def _worker(self) -> None:
+        name = threading.current_thread().name
         while True:
-            item = self._work.get()
-            if item is None:
+            held = self._work.get()
+            if held is None:
                 return
-            sock, addr = item
-            conn = Connection(sock, addr, self.handler, self.config)
-            with self._lock:
-                self._active.add(conn)
-                if self._stopping:
-                    conn.drain()
-            log.debug("%s:%d connected", *addr)
+            held.slot.worker = f"thread={name}"
             try:
-                conn.serve()
+                held.conn.serve()
             finally:
-                log.debug("%s:%d closed after %d requests", addr[0], addr[1], conn.requests)
                 with self._lock:
-                    self._active.discard(conn)
-                    self._idle += 1
-                    self._freed.notify()
+                    self._working.discard(held)
+                    self._idle_threads += 1
+                self.poller.give_back(held)
 
     # -- stopping --------------------------------------------------------------------------------
 
@@ -228,35 +218,65 @@ class ThreadedServer:
         """Ask the server to stop; safe to call from a signal handler or another thread."""
         self.stop_reason = reason
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
+        self.poller.wake()
 
     def _drain(self) -> None:
+        poller = self.poller
+        poller.stop_accepting()
         self.listener.close()
         with self._lock:
-            active = list(self._active)
-            self._freed.notify_all()
+            working = list(self._working)
+            for held in working:
+                held.conn.drain()  # the request in flight ends with Connection: close
         log.info(
-            "%s: stopping; %d connections open, waiting up to %.1fs for requests in flight",
+            "%s: stopping; %d connections open (%d in a request), waiting up to %.1fs for "
+            "requests in flight",
             self.stop_reason,
-            len(active),
+            len(poller.held),
+            len(working),
             self.graceful_timeout,
         )
-        for conn in active:
-            conn.drain()
+        deadline = time.monotonic() + self.graceful_timeout
+        while True:
+            poller.close_idle()  # idle ones now; a request that already arrived is served
+            with self._lock:
+                busy = bool(self._working)
+            if (not busy and not poller.held) or time.monotonic() >= deadline:
+                break
+            poller.poll(SWEEP_INTERVAL)
+        with self._lock:
+            left = list(self._working)
+        for held in left:
+            log.warning(
+                "%s: still busy after %.1fs, closing", held.conn.peer, self.graceful_timeout
+            )
+            held.conn.close()
+        poller.close_all()
         for _ in self._threads:
             self._work.put(None)
-        deadline = time.monotonic() + self.graceful_timeout
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
-            left = list(self._active)
-        for conn in left:
-            log.warning("%s: still busy after %.1fs, closing", conn.peer, self.graceful_timeout)
-            conn.close()
-        self._wake_r.close()
-        self._wake_w.close()
+            thread.join(max(0.0, deadline + 1 - time.monotonic()))
         log.info("stopped")
+
+
+def descriptor_bound(max_connections: int) -> int:
+    """Raise the descriptor limit as far as the hard limit allows; the connection bound that
+    then fits (logged when the limit, not the setting, is what stops the server)."""
+    soft, hard = raise_descriptor_limit()
+    fits = max(1, soft - DESCRIPTOR_RESERVE)
+    if fits < max_connections:
+        log.warning(
+            "the descriptor limit (soft %d, hard %d) holds %d connections, not the %d of "
+            "max_connections: it is what stops this server (raise it with ulimit -n or "
+            "docker run --ulimit nofile=...)",
+            soft,
+            hard,
+            fits,
+            max_connections,
+        )
+        return fits
+    log.info("descriptor limit %d (hard %d)", soft, hard)
+    return max_connections
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,21 +303,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    board = status.Scoreboard(SERVICE)
     server = ThreadedServer(
         listener,
-        LabSite(static),
+        LabSite(static, board, status.parse_allow(args.status_allow)),
         connection_config(args),
         max_threads=args.max_threads,
-        overload_wait=args.overload_wait,
+        max_connections=descriptor_bound(args.max_connections),
         graceful_timeout=args.graceful_timeout,
+        scoreboard=board,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        server.stop(signal.Signals(signum).name)  # only record it: the accept loop acts
+        server.stop(signal.Signals(signum).name)  # only record it: the poller acts
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("serving %s (pid %d)", static.root, os.getpid())
     server.serve_forever()
     return 0
-

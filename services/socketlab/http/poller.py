@@ -1,0 +1,480 @@
+"""Connections that wait for their client wait here, in one poller, not in a worker.
+
+A thread or process per connection costs a thread or process for every client that is slow to
+send its request (slowloris), slow to send its body, or idle between requests on a kept-alive
+connection. :class:`ConnectionPoller` holds all of those in one ``selectors`` poller, the way
+Apache's event MPM and gunicorn's gthread worker do, and gives a connection to a worker only
+when a whole request is in hand:
+
+* it accepts (never waiting for a worker: a full pool only makes ready requests queue);
+* it reads each connection without blocking and feeds the shared parser; when a request head is
+  complete and its body (if any) has been received completely -- in memory up to
+  :data:`BODY_IN_MEMORY`, spooled to a temporary file beyond, as waitress does -- the
+  connection goes to ``dispatch`` (a thread pool's queue, or the caller itself);
+* the worker serves that request and any complete pipelined ones behind it
+  (:class:`~socketlab.http.connection.Connection` in ``parkable`` mode) and hands the connection
+  back with :meth:`ConnectionPoller.give_back` (from any thread);
+* the deadlines are enforced here: ``header_timeout`` for a head from its first byte (408, then a
+  lingering close), ``idle_timeout`` between requests and ``header_timeout`` before the first
+  (a quiet close), ``io_timeout`` between pieces of a body (408);
+* past ``max_connections`` the oldest idle connection is closed to make room for a new one; when
+  none is idle the newcomer gets a fast 503 (``errors.busy_response()``).
+
+Each connection is a row of a :class:`~socketlab.status.Scoreboard` (``/server-status``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import selectors
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import BinaryIO, Final, cast
+
+from .. import status
+from ..listener import tune_accepted
+from . import errors
+from .connection import (
+    LINGER_SECONDS,
+    RECV_SIZE,
+    ClientGone,
+    Connection,
+    ConnectionConfig,
+    Handler,
+    reject,
+)
+from .errors import HTTPError
+from .parser import END, Data, Request
+from .writer import CONTINUE
+
+log = logging.getLogger("socketlab.poller")
+
+BODY_IN_MEMORY: Final = 1024 * 1024
+"""Bytes of a request body kept in memory while it arrives; a longer body is spooled to a
+temporary file (waitress keeps 1 MiB in memory too, its ``inbuf_overflow``)."""
+
+SWEEP_INTERVAL: Final = 0.1
+"""Seconds between two passes over the held connections to enforce their deadlines."""
+
+ACCEPT_BURST: Final = 256
+"""Most connections accepted in one go before the poller looks at its other sockets."""
+
+EMFILE_PAUSE: Final = 0.1
+"""Seconds the poller stops accepting when the process is out of descriptors."""
+
+OVERLOAD_RESPONSE: Final = errors.busy_response()
+
+Dispatch = Callable[["Held"], None]
+
+
+class Held:
+    """One connection the poller owns: its state between requests."""
+
+    __slots__ = (
+        "body",
+        "conn",
+        "deadline",
+        "head_started",
+        "lingering",
+        "request",
+        "slot",
+        "working",
+    )
+
+    def __init__(self, conn: Connection, slot: status.Slot, deadline: float) -> None:
+        self.conn = conn
+        self.slot = slot
+        self.deadline = deadline
+        self.head_started = 0.0  # when the first byte of the current head arrived (0: none yet)
+        self.request: Request | None = None  # a head in hand whose body is still arriving
+        self.body: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self.lingering = False  # an error was answered: discard what comes until EOF or deadline
+        self.working = False  # a worker has it; the poller does not watch it
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for a request of which nothing has arrived: closing it loses nothing."""
+        return (
+            not self.working
+            and not self.lingering
+            and self.request is None
+            and not self.conn.parser.buffer
+        )
+
+
+class ConnectionPoller:
+    """Accepts on ``listener``; holds connections until a request is ready, then dispatches."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        handler: Handler,
+        config: ConnectionConfig,
+        dispatch: Dispatch,
+        scoreboard: status.Scoreboard,
+        *,
+        max_connections: int,
+        worker: str = "",
+    ) -> None:
+        self.listener = listener
+        self.handler = handler
+        self.config = config
+        self.dispatch = dispatch
+        self.scoreboard = scoreboard
+        self.max_connections = max_connections
+        self.worker = worker  # the Connection's worker label ("" names the serving thread)
+        self.held: set[Held] = set()
+        self.overloaded = 0  # connections answered 503, for tests and logs
+        self.evicted = 0  # idle connections closed to make room
+        self._idle: dict[Held, None] = {}  # idle ones, oldest first (insertion order)
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._returned: list[Held] = []
+        self._returned_lock = threading.Lock()
+        self._woken = False
+        self._accepting = False
+        self._accept_paused_until = 0.0
+        self._next_sweep = 0.0
+        self._emfile_logged = 0.0
+        listener.setblocking(False)
+        self.start_accepting()
+
+    # -- from any thread ---------------------------------------------------------------------------
+
+    def give_back(self, held: Held) -> None:
+        """A worker is done with ``held`` (parked or closed): the poller takes it again."""
+        with self._returned_lock:
+            self._returned.append(held)
+            if self._woken:
+                return
+            self._woken = True
+        self.wake()
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    # -- the loop (one thread) ---------------------------------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        """Connections held here, not in a worker."""
+        return sum(1 for held in self.held if not held.working)
+
+    def start_accepting(self) -> None:
+        if not self._accepting and self.listener.fileno() >= 0:
+            self._selector.register(self.listener, selectors.EVENT_READ)
+            self._accepting = True
+
+    def stop_accepting(self) -> None:
+        if self._accepting:
+            self._selector.unregister(self.listener)
+            self._accepting = False
+
+    def poll(self, timeout: float) -> None:
+        """One pass: wait up to ``timeout`` for events, handle them, enforce deadlines."""
+        now = time.monotonic()
+        if not self._accepting and self._accept_paused_until and now >= self._accept_paused_until:
+            self._accept_paused_until = 0.0
+            self.start_accepting()
+        wait = max(0.0, min(timeout, self._next_sweep - now))
+        for key, _ in self._selector.select(wait):
+            obj = key.data
+            if isinstance(obj, Held):
+                self._readable(obj)
+            elif key.fileobj is self.listener:
+                self._accept()
+            else:
+                self._take_returned()
+        if self._returned:
+            self._take_returned()
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL
+            self._sweep(now)
+
+    def close_idle(self) -> int:
+        """Graceful stop: close every idle connection (after a last look for a request that
+        already arrived, which is then served); returns how many were closed."""
+        closed = 0
+        for held in list(self._idle):
+            self._readable(held)  # a request already in the kernel is taken, not cut off
+            if held in self._idle:
+                self._close(held)
+                closed += 1
+        return closed
+
+    def close_all(self) -> None:
+        for held in list(self.held):
+            if not held.working:
+                self._close(held)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- accepting ---------------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BURST):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                self._accept_failed(exc)
+                return
+            self._admit(sock, (addr[0], addr[1]))
+
+    def _accept_failed(self, exc: OSError) -> None:
+        now = time.monotonic()
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            if now - self._emfile_logged >= 10:
+                self._emfile_logged = now
+                import resource
+
+                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                log.error(
+                    "accept failed: %s; the descriptor limit (soft %d, hard %d) is what stops "
+                    "this server at %d connections",
+                    exc.strerror,
+                    soft,
+                    hard,
+                    len(self.held),
+                )
+            if self._idle:  # make room: the oldest idle connection goes
+                self._evict()
+        else:
+            log.error("accept failed: %s", exc)
+        self.stop_accepting()
+        self._accept_paused_until = now + EMFILE_PAUSE
+
+    def _admit(self, sock: socket.socket, addr: tuple[str, int]) -> None:
+        if len(self.held) >= self.max_connections:
+            if self._idle:
+                self._evict()
+            else:
+                self._refuse(sock, addr)
+                return
+        tune_accepted(sock)
+        try:
+            conn = Connection(sock, addr, self.handler, self.config, worker=self.worker)
+        except OSError:  # the client is already gone (getsockname on a reset socket)
+            sock.close()
+            return
+        conn.parkable = True
+        slot = self.scoreboard.open(conn.peer, "poller")
+        held = Held(conn, slot, time.monotonic() + self.config.header_timeout)
+        self.held.add(held)
+        sock.setblocking(False)
+        self._selector.register(sock, selectors.EVENT_READ, held)
+        self._idle[held] = None
+
+    def _evict(self) -> None:
+        oldest = next(iter(self._idle))
+        log.info("%s: closed (idle) to make room for a new connection", oldest.conn.peer)
+        self.evicted += 1
+        self._close(oldest)
+
+    def _refuse(self, sock: socket.socket, addr: tuple[str, int]) -> None:
+        self.overloaded += 1
+        log.warning(
+            "%s:%d refused with 503: %d connections open, none idle",
+            addr[0],
+            addr[1],
+            len(self.held),
+        )
+        try:
+            sock.setblocking(False)
+            sock.send(OVERLOAD_RESPONSE)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _readable(self, held: Held) -> None:
+        conn = held.conn
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(held)
+            return
+        if held.lingering:
+            if not data:
+                self._close(held)
+            return
+        if not data:
+            if held.request is not None:  # in a body: the parser says what was wrong (400)
+                conn.parser.feed_eof()
+                self._advance(held, time.monotonic())
+                if _lingering(held):
+                    return  # answered 400; closed at EOF or after the linger
+            elif conn.parser.buffer:
+                log.debug("%s closed in the middle of a request head", conn.peer)
+            self._close(held)
+            return
+        self._idle.pop(held, None)
+        conn.parser.feed(data)
+        self._advance(held, time.monotonic())
+
+    def _advance(self, held: Held, now: float) -> None:
+        """Take what the parser has: dispatch a ready request, or wait for more bytes."""
+        conn = held.conn
+        parser = conn.parser
+        try:
+            while True:
+                event = parser.next_event()
+                if held.request is None:
+                    if event is END:
+                        continue  # the end of a body-less request served before
+                    if isinstance(event, Request):
+                        if not event.has_body:
+                            conn.pending = event
+                            self._dispatch(held)
+                            return
+                        self._start_body(held, event, now)
+                        continue
+                    if parser.buffer:  # part of a head
+                        if not held.head_started:
+                            held.head_started = now
+                            held.deadline = now + self.config.header_timeout
+                        held.slot.set(status.READING_HEAD)
+                    return
+                if isinstance(event, Data):
+                    assert held.body is not None
+                    held.body.write(event.data)
+                    held.deadline = now + self.config.io_timeout
+                    continue
+                if event is END:
+                    assert held.body is not None
+                    held.body.seek(0)
+                    conn.pending, conn.pending_body = held.request, cast(BinaryIO, held.body)
+                    held.request = held.body = None
+                    self._dispatch(held)
+                    return
+                return  # more of the body must arrive
+        except HTTPError as exc:
+            self._reject(held, exc)
+
+    def _start_body(self, held: Held, request: Request, now: float) -> None:
+        held.request = request
+        # Closed by whoever ends its use: the Connection after the request, or _close/_reject.
+        held.body = tempfile.SpooledTemporaryFile(max_size=BODY_IN_MEMORY)  # noqa: SIM115
+        held.deadline = now + self.config.io_timeout
+        held.slot.set(status.READING_HEAD)
+        if request.expects_continue:
+            # RFC 9110 §10.1.1: the client waits for it before it sends the body.
+            with contextlib.suppress(OSError):
+                held.conn.sock.send(CONTINUE)
+
+    def _dispatch(self, held: Held) -> None:
+        self._selector.unregister(held.conn.sock)
+        self._idle.pop(held, None)
+        held.working = True
+        held.head_started = 0.0
+        held.slot.set(status.WORKING)
+        held.conn.sock.setblocking(True)
+        self.dispatch(held)
+
+    def _take_returned(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(4096):
+                pass
+        with self._returned_lock:
+            returned, self._returned = self._returned, []
+            self._woken = False
+        now = time.monotonic()
+        for held in returned:
+            self._park(held, now)
+
+    def _park(self, held: Held, now: float) -> None:
+        """A worker is done with ``held``: watch it again, or forget it if it closed."""
+        conn = held.conn
+        held.working = False
+        held.slot.requests = conn.requests
+        held.slot.worker = "poller"
+        if not conn.parked:
+            self._forget(held)
+            return
+        if conn.draining:
+            self._close(held)
+            return
+        conn.sock.setblocking(False)
+        try:
+            self._selector.register(conn.sock, selectors.EVENT_READ, held)
+        except (ValueError, OSError):
+            self._forget(held)
+            return
+        held.deadline = now + self.config.idle_timeout
+        held.slot.set(status.IDLE)
+        self._idle[held] = None
+        if conn.pending is not None:  # a pipelined request whose body is still to come
+            self._idle.pop(held, None)
+            request, conn.pending = conn.pending, None
+            self._start_body(held, request, now)
+        if conn.parser.buffer or held.request is not None:
+            self._idle.pop(held, None)
+            self._advance(held, now)
+
+    # -- deadlines and closing ---------------------------------------------------------------------
+
+    def _sweep(self, now: float) -> None:
+        for held in [held for held in self.held if not held.working and now >= held.deadline]:
+            conn = held.conn
+            if held.lingering:
+                self._close(held)
+            elif held.request is not None:
+                self._reject(held, errors.RequestTimeout("request body too slow"))
+            elif conn.parser.buffer:
+                self._reject(held, errors.RequestTimeout("request head not received in time"))
+            else:
+                self._close(held)  # silent, or idle too long: nothing to answer
+
+    def _reject(self, held: Held, exc: HTTPError) -> None:
+        """Answer an error without waiting (the socket is non-blocking), then linger."""
+        conn = held.conn
+        if held.body is not None:
+            held.body.close()
+        held.request = held.body = None
+        try:
+            exchange = reject(conn, exc, conn.requests + 1)
+            conn._log_access(exchange)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except (ClientGone, OSError):
+            self._close(held)
+            return
+        self._idle.pop(held, None)
+        held.lingering = True
+        held.deadline = time.monotonic() + LINGER_SECONDS
+        held.slot.set(status.SENDING)
+
+    def _close(self, held: Held) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(held.conn.sock)
+        held.conn.close()
+        if held.body is not None:
+            held.body.close()
+        self._forget(held)
+
+    def _forget(self, held: Held) -> None:
+        self.held.discard(held)
+        self._idle.pop(held, None)
+        self.scoreboard.close(held.slot)
+
+
+def _lingering(held: Held) -> bool:
+    return held.lingering
