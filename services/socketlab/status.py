@@ -88,6 +88,15 @@ class Scoreboard:
     def __len__(self) -> int:
         return len(self._slots)
 
+    def counts(self) -> dict[str, int]:
+        """How many connections are in each state now."""
+        with self._lock:
+            states = [slot.state for slot in self._slots]
+        counts = dict.fromkeys(STATES, 0)
+        for state in states:
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
     def snapshot(self) -> dict[str, Any]:
         """The scoreboard as a JSON-ready document (the rows oldest first)."""
         now = time.monotonic()
@@ -160,11 +169,20 @@ def wants_html(exchange: Exchange) -> bool:
 
 def respond(exchange: Exchange, board: Scoreboard, nets: Networks) -> None:
     """Answer ``GET /server-status`` (403 for a client outside ``nets``)."""
+    check_access(exchange, nets)
+    respond_document(exchange, board.snapshot())
+
+
+def check_access(exchange: Exchange, nets: Networks) -> None:
+    """405 for anything but GET and HEAD, 403 for a client outside ``nets``."""
     if exchange.request.method not in ("GET", "HEAD"):
         raise errors.MethodNotAllowed(("GET", "HEAD"))
     if not allowed(exchange.client[0], nets):
         raise errors.Forbidden("the scoreboard is for the lab's networks only")
-    doc = board.snapshot()
+
+
+def respond_document(exchange: Exchange, doc: dict[str, Any]) -> None:
+    """Answer with ``doc`` (a snapshot, perhaps extended by a server): JSON, or the HTML page."""
     headers = [("Cache-Control", "no-store")]
     if wants_html(exchange):
         body = render_html(doc).encode()
@@ -188,6 +206,20 @@ def render_html(doc: dict[str, Any]) -> str:
         for row in doc["rows"]
     )
     more = doc["connections"] - doc["rows_shown"]
+    workers = ""
+    if doc.get("workers"):
+        worker_rows = "\n".join(
+            f"<tr><td>{row['pid']}</td>"
+            + "".join(f"<td>{row['states'].get(state, 0)}</td>" for state in STATES)
+            + f"<td>{row['requests']}</td><td>{esc(row['peer'])}</td></tr>"
+            for row in doc["workers"]
+        )
+        workers = (
+            f"<h2>every process</h2><p>{esc(doc.get('rows_scope', ''))}</p>"
+            "<table><tr><th>pid</th>"
+            + "".join(f"<th>{esc(state)}</th>" for state in STATES)
+            + f"<th>requests</th><th>peer</th></tr>\n{worker_rows}\n</table>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
@@ -200,5 +232,6 @@ def render_html(doc: dict[str, Any]) -> str:
 <th>pid</th><th>requests</th></tr>
 {rows}
 </table>{f"<p>and {more} more</p>" if more > 0 else ""}
+{workers}
 </body></html>
 """

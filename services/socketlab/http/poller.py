@@ -120,6 +120,7 @@ class ConnectionPoller:
         *,
         max_connections: int,
         worker: str = "",
+        serial: bool = False,
     ) -> None:
         self.listener = listener
         self.handler = handler
@@ -128,6 +129,11 @@ class ConnectionPoller:
         self.scoreboard = scoreboard
         self.max_connections = max_connections
         self.worker = worker  # the Connection's worker label ("" names the serving thread)
+        # serial: ``dispatch`` serves in this thread (a prefork worker). Then a connection taken
+        # while a request is being served would wait for it, so accept one at a time, and none
+        # in a pass that served a request: idle siblings take them.
+        self.serial = serial
+        self._served_in_pass = False
         self.held: set[Held] = set()
         self.overloaded = 0  # connections answered 503, for tests and logs
         self.evicted = 0  # idle connections closed to make room
@@ -141,6 +147,7 @@ class ConnectionPoller:
         self._returned_lock = threading.Lock()
         self._woken = False
         self._accepting = False
+        self.listener_closed = False
         self._accept_paused_until = 0.0
         self._next_sweep = 0.0
         self._emfile_logged = 0.0
@@ -186,14 +193,18 @@ class ConnectionPoller:
             self._accept_paused_until = 0.0
             self.start_accepting()
         wait = max(0.0, min(timeout, self._next_sweep - now))
+        self._served_in_pass = False
+        accept = False
         for key, _ in self._selector.select(wait):
             obj = key.data
             if isinstance(obj, Held):
                 self._readable(obj)
             elif key.fileobj is self.listener:
-                self._accept()
+                accept = True  # after the connections: a ready request first
             else:
                 self._take_returned()
+        if accept and not (self.serial and self._served_in_pass):
+            self._accept()
         if self._returned:
             self._take_returned()
         now = time.monotonic()
@@ -223,7 +234,7 @@ class ConnectionPoller:
     # -- accepting ---------------------------------------------------------------------------------
 
     def _accept(self) -> None:
-        for _ in range(ACCEPT_BURST):
+        for _ in range(1 if self.serial else ACCEPT_BURST):
             try:
                 sock, addr = self.listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -237,6 +248,11 @@ class ConnectionPoller:
 
     def _accept_failed(self, exc: OSError) -> None:
         now = time.monotonic()
+        if exc.errno in (errno.EINVAL, errno.EBADF):
+            # Shut down by another process (prefork's parent, stopping): no more accepting.
+            self.listener_closed = True
+            self.stop_accepting()
+            return
         if exc.errno in (errno.EMFILE, errno.ENFILE):
             if now - self._emfile_logged >= 10:
                 self._emfile_logged = now
@@ -278,6 +294,7 @@ class ConnectionPoller:
         sock.setblocking(False)
         self._selector.register(sock, selectors.EVENT_READ, held)
         self._idle[held] = None
+        self._readable(held)  # the request often came with the handshake: no extra poll
 
     def _evict(self) -> None:
         oldest = next(iter(self._idle))
@@ -388,6 +405,7 @@ class ConnectionPoller:
         held.head_started = 0.0
         held.slot.set(status.WORKING)
         held.conn.sock.setblocking(True)
+        self._served_in_pass = True
         self.dispatch(held)
 
     def _take_returned(self) -> None:

@@ -44,6 +44,21 @@ RESPAWN_MAX: Final = 5.0
 
 
 
+DEFER_ACCEPT: Final = 5
+"""Seconds the kernel holds a new connection that has sent nothing before a worker accepts it
+anyway (TCP_DEFER_ACCEPT; nginx's ``listen ... deferred``). A worker serves one request at a
+time, so it should take a connection when its request is there, not before: a connection it
+accepted early would wait for whatever the worker serves next."""
+
+
+def defer_accept(listener: socket.socket, seconds: int) -> None:
+    """Linux: accept() returns a connection once its first bytes arrived (or ``seconds`` on)."""
+    option = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if option is not None:
+        with contextlib.suppress(OSError):
+            listener.setsockopt(socket.IPPROTO_TCP, option, seconds)
+
+
 class PreforkServer(Supervisor):
     """A pool of ``workers`` processes accepting on one socket, kept full by the parent."""
 
@@ -61,6 +76,7 @@ class PreforkServer(Supervisor):
         super().__init__(listener, make_worker, slots=workers, timeout=timeout,
                          graceful_timeout=graceful_timeout)
         self.workers = workers
+        defer_accept(listener, DEFER_ACCEPT)
         self.pool: dict[int, int | None] = dict.fromkeys(range(workers))  # slot -> pid
         self._next_start = [0.0] * workers
         self._failed_starts = [0] * workers

@@ -32,19 +32,21 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
-from typing import Final
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
-from .. import logs, settings
+from .. import logs, settings, status
 from ..http import errors
 from ..http.connection import Exchange
 from ..http.parser import Request
 from ..http.settings import connection_config, server_settings
-from ..listener import open_listener
+from ..listener import open_listener, raise_descriptor_limit
 from ..settings import Setting
 from ..static import StaticFiles
 from ..wsgi import WSGIGateway
 from ..wsgi.apploader import AppLoadError, check_spec, load_app
+from .board import WorkerBoard
 from .forking import ForkingServer
 from .prefork import PreforkServer
 from .supervisor import Supervisor
@@ -69,6 +71,10 @@ MAX_WORKERS: Final = 64
 MAX_CHILDREN: Final = 64
 """Default cap on live children in fork mode: the most connections served at once. A browser
 opens up to 6; 64 is a classroom's worth, and well under the default process limits."""
+
+MAX_CONNECTIONS: Final = 4096
+"""Prefork: default bound on the connections one worker holds in its poller (past it the oldest
+idle one is closed, else 503)."""
 
 MAX_CHILDREN_LIMIT: Final = 1024
 """Upper bound for ``max_children`` (the deadline table holds one slot per child)."""
@@ -98,6 +104,12 @@ SETTINGS: Final = (
             check=check_spec, metavar="MODULE:CALLABLE"),
     Setting("app_path", list, [], "directories searched first for the application's module",
             metavar="DIR,..."),
+    Setting("max_connections", int, MAX_CONNECTIONS,
+            "prefork: most connections one worker holds; past it the oldest idle one is "
+            "closed, else 503", minimum=1, maximum=1_000_000, metavar="N"),
+    Setting("status_allow", list, list(status.DEFAULT_ALLOW),
+            "networks allowed to read /server-status", check=status.check_allow,
+            metavar="CIDR,..."),
     logs.level_setting(),
 )
 
@@ -106,11 +118,26 @@ REQUIRED_IN_FILE: Final = tuple(s.name for s in SETTINGS)
 
 
 class Site:
-    """What multiprocess-web answers, in this order: health, static files, the application."""
+    """What multiprocess-web answers, in this order: health, the scoreboard, static files, the
+    application."""
 
-    def __init__(self, app: WSGIGateway, static: StaticFiles | None) -> None:
+    def __init__(
+        self,
+        app: WSGIGateway,
+        static: StaticFiles | None,
+        status_allow: status.Networks | None = None,
+        mode: str = "prefork",
+    ) -> None:
         self.app = app
         self.static = static
+        self.mode = mode
+        self.status_allow = (
+            status_allow if status_allow is not None else status.parse_allow(status.DEFAULT_ALLOW)
+        )
+        # Set in each child (see build_server): its own connections, and every child's row.
+        self.scoreboard: status.Scoreboard | None = None
+        self.board: WorkerBoard | None = None
+        self.refresh: Callable[[], None] = lambda: None
 
     def __call__(self, exchange: Exchange) -> None:
         request = exchange.request
@@ -119,10 +146,66 @@ class Site:
                 raise errors.MethodNotAllowed(("GET", "HEAD"))
             exchange.respond(200, [("Content-Type", "text/plain; charset=utf-8"),
                                    ("Cache-Control", "no-store")], b"ok\n")
+        elif request.path == status.PATH and self.scoreboard is not None:
+            status.check_access(exchange, self.status_allow)
+            status.respond_document(exchange, self.server_status())
         elif self.static is not None and self.is_static(request):
             self.static.serve(exchange)
         else:
             self.app(exchange)
+
+    def server_status(self) -> dict[str, Any]:
+        """The answering child's own scoreboard, plus every child's row of the worker board.
+
+        fork mode: each child is one connection, so the rows are every open connection (from
+        the board). prefork: the rows are this worker's connections; ``workers`` gives every
+        worker's counts per state, and ``states`` sums them for the whole server."""
+        assert self.scoreboard is not None
+        self.refresh()
+        doc = self.scoreboard.snapshot()
+        doc["service"] = SERVICE
+        doc["mode"] = self.mode
+        rows = self.board.rows() if self.board is not None else []
+        now = time.monotonic()
+        doc["workers"] = [
+            {
+                "slot": row.slot,
+                "pid": row.pid,
+                "states": row.counts,
+                "connections": sum(row.counts.values()),
+                "requests": row.requests,
+                "peer": row.peer,
+            }
+            for row in rows
+        ]
+        if rows:
+            totals = dict.fromkeys(status.STATES, 0)
+            for row in rows:
+                for state, n in row.counts.items():
+                    totals[state] += n
+            doc["states"] = totals
+            doc["connections"] = sum(totals.values())
+        if self.mode == "fork":
+            doc["rows_scope"] = "every child (one connection each), from the worker board"
+            doc["rows"] = [
+                {
+                    "peer": row.peer,
+                    "state": next((s for s, n in row.counts.items() if n), status.READING_HEAD),
+                    "age": round(now - row.opened, 3) if row.opened else 0.0,
+                    "in_state": None,
+                    "worker": f"pid={row.pid}",
+                    "pid": row.pid,
+                    "requests": row.requests,
+                }
+                for row in rows[: status.MAX_ROWS]
+            ]
+            doc["rows_shown"] = len(doc["rows"])
+        else:
+            doc["rows_scope"] = (
+                f"the connections of worker {os.getpid()}, which answered; every worker's "
+                "counts are in 'workers'"
+            )
+        return doc
 
     def is_static(self, request: Request) -> bool:
         """A GET or HEAD for a regular file under the static root (never a ``.py`` path, never
@@ -149,8 +232,13 @@ def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) 
         config = dataclasses.replace(
             base_config, extra_headers=((WORKER_PID_HEADER, str(os.getpid())),)
         )
-        return Worker(site, config, deadlines=server.deadlines, slot=slot, timeout=timeout,
-                      parent_pid=parent)
+        board = status.Scoreboard(SERVICE)
+        site.scoreboard, site.board = board, server.board  # this child's copy of the site
+        worker = Worker(site, config, deadlines=server.deadlines, slot=slot, timeout=timeout,
+                        parent_pid=parent, board=server.board, scoreboard=board,
+                        max_connections=args.max_connections)
+        site.refresh = worker.publish  # its own row is fresh in the answer it makes
+        return worker
 
     if args.mode == "fork":
         server = ForkingServer(listener, make_worker, max_children=args.max_children,
@@ -167,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         required_in_file=REQUIRED_IN_FILE,
     )
     logs.setup(args.log_level)
+    soft, hard = raise_descriptor_limit()  # prefork workers hold many connections each
+    log.info("descriptor limit %d (hard %d)", soft, hard)
     static: StaticFiles | None = None
     if args.static_root:
         try:
@@ -190,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     gateway = WSGIGateway(app, multiprocess=True, multithread=False,
                           extra_environ={"socketlab.mode": args.mode})
-    server = build_server(args, Site(gateway, static), listener)
+    site = Site(gateway, static, status.parse_allow(args.status_allow), args.mode)
+    server = build_server(args, site, listener)
     log.info("serving %s (static root %s)", args.app, static.root if static else "none")
     server.run()
     return 0

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Final
 
+from .board import WorkerBoard
 from .deadlines import DeadlineTable
 from .worker import Worker
 
@@ -94,6 +95,7 @@ class Supervisor:
         self.timeout = timeout
         self.graceful_timeout = graceful_timeout
         self.deadlines = DeadlineTable(slots)
+        self.board = WorkerBoard(slots)  # what each child's connections do (/server-status)
         self.children: dict[int, Child] = {}
         self.pid = os.getpid()
         self.stop_reason = ""
@@ -265,6 +267,8 @@ class Supervisor:
             if pid == 0:
                 return  # children exist, none has exited
             child = self.children.pop(pid, None)
+            if child is not None:
+                self.board.vacate(child.slot)  # a killed child cannot clear its row itself
             if child is None:
                 log.debug("reaped pid %d, not one of ours (an orphan we inherited as PID 1)", pid)
                 continue
@@ -336,6 +340,7 @@ class Supervisor:
         self.reap()
         self._stop_listening_for_signals(self._old_wakeup_fd)
         self.deadlines.close()
+        self.board.close()
         log.info("stopped")
 
     def _stop_listening_for_signals(self, wakeup_fd: int) -> None:

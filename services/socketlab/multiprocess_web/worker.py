@@ -17,13 +17,12 @@ its parent, which raises :class:`WorkerTimeout` in its main thread: the client g
 byte of the answer was sent yet, and the worker exits (its state is suspect; a fresh one replaces
 it). SIGKILL follows if even that does not end it.
 
-Keep-alive in prefork mode: a worker serves one connection at a time, so a connection it keeps
-alive holds the worker while others queue in the listen backlog (gunicorn's sync worker refuses
-keep-alive for this reason). Here a connection stays persistent only while nobody waits: each
-response is sent with ``Connection: close`` when a connection is queued, and a kept-alive
-connection that sits idle while one is queued is closed after :data:`IDLE_YIELD` (a thread
-watches the backlog). Under light load clients keep their connections; under heavy load every
-client gets its turn, and no client waits for another's idle timeout.
+Prefork: a worker holds its connections in a poller (:mod:`socketlab.http.poller`): a
+connection still sending its head or its body, or idle between requests, waits there and costs
+the worker nothing; a request reaches the application only once its head and its whole body
+are in hand (the body in memory, or spooled to a temporary file when long), so ``wsgi.input``
+never waits on a slow client. The worker then serves that request in its main thread, and the
+next ready one after it. A worker busy in a long request does not accept; its siblings do.
 
 Stopping: SIGTERM (or SIGINT) is not handled asynchronously at all. Both are blocked in the main
 thread, and a small thread takes them with ``sigwait()`` and asks the connection in flight to
@@ -35,12 +34,8 @@ thread needs no signal handler that does anything but raise :class:`WorkerTimeou
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
-import select
-import selectors
 import signal
 import socket
 import threading
@@ -49,10 +44,19 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Final
 
-from .. import logs
+from .. import logs, status
 from ..http import errors
-from ..http.connection import ClientGone, Connection, ConnectionConfig, Exchange, Handler
+from ..http.connection import (
+    ClientGone,
+    Connection,
+    ConnectionConfig,
+    Exchange,
+    Handler,
+    log_access,
+)
+from ..http.poller import ConnectionPoller, Held
 from ..listener import tune_accepted
+from .board import PUBLISH_INTERVAL, WorkerBoard
 from .deadlines import DeadlineTable
 
 log = logging.getLogger("socketlab.worker")
@@ -67,18 +71,7 @@ ACCEPT_TICK: Final = 1.0
 """Seconds an idle prefork worker waits in select() before it reports in again and checks that
 its parent is still alive (gunicorn's sync worker wakes up at timeout / 2)."""
 
-ACCEPT_ERROR_PAUSE: Final = 0.05
-"""Seconds to pause after accept() fails for lack of descriptors or memory (EMFILE, ENOBUFS):
-retrying at once would only spin."""
-
 STOP_SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT})
-
-IDLE_YIELD: Final = 0.5
-"""Prefork: seconds a kept-alive connection may sit idle between requests while another
-connection waits to be accepted, before this worker closes it and takes the waiting one. Short
-next to any idle timeout, long next to the microseconds in which a client sends its next
-request on a busy connection (RFC 9112 §9.6 lets a server close an idle connection at any time;
-clients retry their request on a new one)."""
 
 
 class WorkerTimeout(BaseException):
@@ -106,8 +99,17 @@ class Worker:
         slot: int,
         timeout: float,
         parent_pid: int,
+        board: WorkerBoard | None = None,
+        scoreboard: status.Scoreboard | None = None,
+        max_connections: int = 1000,
     ) -> None:
         self.pid = os.getpid()
+        self.board = board
+        self.scoreboard = scoreboard if scoreboard is not None else status.Scoreboard("worker")
+        self.max_connections = max_connections
+        self._poller: ConnectionPoller | None = None
+        self._published = 0.0
+        self._fork_slot: status.Slot | None = None
         self.site = site
         self.config = config
         self.deadlines = deadlines
@@ -123,10 +125,7 @@ class Worker:
         self.requests = 0
         self._lock = threading.Lock()
         self._conn: Connection | None = None
-        self._backlog: select.poll | None = None  # prefork: is a connection queued?
         self._stopping = False
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
 
     # -- signals ---------------------------------------------------------------------------------
 
@@ -160,8 +159,8 @@ class Worker:
         log.debug("worker %d: %s, draining", self.pid, reason)
         if conn is not None:
             conn.drain()
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        if self._poller is not None:
+            self._poller.wake()
 
     @property
     def stopping(self) -> bool:
@@ -178,106 +177,123 @@ class Worker:
             if self._stopping:
                 conn.drain()
         self.deadlines.idle(self.slot, time.monotonic() + self.between_requests)
+        self._fork_slot = self.scoreboard.open(conn.peer, self.label)
+        self._publish(force=True)
         try:
             conn.serve()
         finally:
             with self._lock:
                 self._conn = None
+            self.scoreboard.close(self._fork_slot)
+            self._fork_slot = None
+            if self.board is not None:
+                self.board.vacate(self.slot)
 
     def serve_listener(self, listener: socket.socket) -> None:
         """Accept and serve connections on a listener shared with sibling workers, until stopped.
 
-        Every idle worker waits in select() on the same socket and all of them wake up for a new
-        connection; one wins accept(), the others get EAGAIN and wait again (the "thundering
-        herd", harmless for a handful of workers; gunicorn's sync worker does the same).
+        Every worker polls the same socket and all of them wake up for a new connection; one
+        wins accept(), the others get EAGAIN (the "thundering herd", harmless for a handful of
+        workers). Waiting connections stay in this worker's poller; ready requests are served
+        here, in the main thread (where SIGABRT can interrupt the application).
         """
-        listener.setblocking(False)
-        selector = selectors.PollSelector()  # poll(2): no descriptor of its own to leak
-        selector.register(listener, selectors.EVENT_READ)
-        selector.register(self._wake_r, selectors.EVENT_READ)
-        self._backlog = _listener_poll(listener)
-        watcher = threading.Thread(
-            target=self._yield_idle_connections, args=(listener,), name="idle-yield", daemon=True
+        poller = ConnectionPoller(
+            listener,
+            self._handle,
+            self.config,
+            self._serve_now,
+            self.scoreboard,
+            max_connections=self.max_connections,
+            worker=self.label,
+            serial=True,
         )
-        # Started with every signal blocked, which it inherits: SIGABRT must interrupt the main
-        # thread, where the application runs (see _signal_thread).
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        try:
-            watcher.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self._poller = poller
         idle_allowance = max(self.timeout, 2 * ACCEPT_TICK)
-        # Right after a connection, another is usually queued (under load always): try
-        # accept() before sleeping in select(), which saves a poll(2) per connection; and look
-        # at the parent once per ACCEPT_TICK rather than once per connection.
-        queued = False
         parent_seen = 0.0
-        while True:
-            if self._stopping:
-                return
-            now = time.monotonic()
-            self.deadlines.idle(self.slot, now + idle_allowance)
-            if now - parent_seen >= ACCEPT_TICK:
-                parent_seen = now
-                if os.getppid() != self.parent_pid:
-                    log.warning("worker %d: parent %d is gone, exiting", self.pid,
-                                self.parent_pid)
-                    return
-            if not queued and (not selector.select(ACCEPT_TICK) or self._stopping):
-                continue
-            queued = False
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                continue  # a sibling was faster, or the client gave up in the queue
-            except OSError as exc:
-                if exc.errno in (errno.EINVAL, errno.EBADF):
-                    return  # the parent shut the listener down: the server is stopping
-                log.error("worker %d: accept failed: %s", self.pid, exc)
-                time.sleep(ACCEPT_ERROR_PAUSE)
-                continue
-            # Blocking already: Python gives an accepted socket the default timeout (None),
-            # and the Connection sets its deadlines in the kernel.
-            self.serve_connection(sock, (addr[0], addr[1]))
-            queued = True
-
-    def _yield_idle_connections(self, listener: socket.socket) -> None:
-        """Prefork, a thread: close the connection in hand if it sat idle for IDLE_YIELD while
-        another connection waited in the backlog (see the module's docstring)."""
-        backlog = _listener_poll(listener)  # poll objects are not shared between threads
-        seen: tuple[int, int] | None = None  # (connection, requests served) first seen idle
-        since = 0.0
-        tick = int(IDLE_YIELD * 1000 / 2)
-        while not self._stopping:
-            try:
-                if not backlog.poll(tick):
-                    seen = None
-                    continue
-            except (OSError, ValueError):
-                return  # the listener was closed: the worker is stopping
-            conn = self._conn
-            if conn is not None and conn.requests > 0 and conn.idle:
-                key = (id(conn), conn.requests)
+        try:
+            while not self._stopping:
                 now = time.monotonic()
-                if seen != key:
-                    seen, since = key, now
-                elif now - since >= IDLE_YIELD:
-                    log.debug("worker %d: %s idle while a connection waits: closing it",
-                              self.pid, conn.peer)
-                    conn.drain()
-                    seen = None
-            # The backlog stays readable until someone accepts: look again a little later.
-            time.sleep(IDLE_YIELD / 4)
+                self.deadlines.idle(self.slot, now + idle_allowance)
+                if now - parent_seen >= ACCEPT_TICK:
+                    parent_seen = now
+                    if os.getppid() != self.parent_pid:
+                        log.warning(
+                            "worker %d: parent %d is gone, exiting", self.pid, self.parent_pid
+                        )
+                        return
+                poller.poll(min(ACCEPT_TICK, PUBLISH_INTERVAL))
+                self._publish()
+                if poller.listener_closed:
+                    break  # the parent shut the listener down: the server is stopping
+            self._drain(poller)
+        finally:
+            poller.close_all()
+            self._poller = None
+
+    def _serve_now(self, held: Held) -> None:
+        """The poller has a complete request on ``held``: serve it (and the ready ones after
+        it) in this thread, then give the connection back."""
+        conn = held.conn
+        with self._lock:
+            self._conn = conn
+            if self._stopping:
+                conn.drain()
+        held.slot.worker = self.label
+        try:
+            conn.serve()
+        finally:
+            with self._lock:
+                self._conn = None
+            assert self._poller is not None
+            self._poller.give_back(held)
+
+    def _drain(self, poller: ConnectionPoller) -> None:
+        """Stopping: accept nothing more, close idle connections, finish what has arrived."""
+        poller.stop_accepting()
+        deadline = time.monotonic() + self.between_requests
+        while poller.held and time.monotonic() < deadline:
+            poller.close_idle()
+            if not poller.held:
+                break
+            poller.poll(0.05)
+
+    def publish(self) -> None:
+        """Put this child's row on the worker board now."""
+        self._publish(force=True)
+
+    def _publish(self, force: bool = False) -> None:
+        """Put this child's counts (fork mode: its one connection) on the worker board."""
+        board = self.board
+        if board is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._published < PUBLISH_INTERVAL:
+            return
+        self._published = now
+        fork_slot = self._fork_slot
+        if fork_slot is not None:
+            board.publish(
+                self.slot,
+                self.pid,
+                {fork_slot.state: 1},
+                self.requests,
+                fork_slot.opened,
+                fork_slot.peer,
+            )
+        else:
+            board.publish(self.slot, self.pid, self.scoreboard.counts(), self.requests)
 
     def _handle(self, exchange: Exchange) -> None:
         request = exchange.request
         self.requests += 1
-        backlog = self._backlog
-        if backlog is not None and exchange.keep_alive and backlog.poll(0):
-            exchange.keep_alive = False  # someone is queued: this connection ends here
         started = time.monotonic()
         self.deadlines.busy(self.slot, started + self.timeout,
                             f"{request.method} {logs.printable(request.target, 48)}")
+        fork_slot = self._fork_slot
+        if fork_slot is not None:
+            fork_slot.requests += 1
+            fork_slot.set(status.WORKING)
+            self._publish(force=True)
         try:
             self.site(exchange)
         except WorkerTimeout:
@@ -285,6 +301,9 @@ class Worker:
             raise
         finally:
             self.deadlines.idle(self.slot, time.monotonic() + self.between_requests)
+            if fork_slot is not None:
+                fork_slot.set(status.IDLE)
+                self._publish(force=True)
 
     def _timed_out(self, exchange: Exchange, elapsed: float) -> None:
         request = exchange.request
@@ -296,18 +315,13 @@ class Worker:
                 answered = "answered 504"
             except (ClientGone, OSError, RuntimeError):
                 pass
+        # The connection never gets to log this exchange: the worker exits from here.
+        log_access(exchange, self.label)
         log.error(
             '%s "%s %s" stopped after %.1fs: past the %g s worker timeout; %s; worker %d exits',
             exchange.connection.peer, request.method, logs.printable(request.target),
             elapsed, self.timeout, answered, self.pid,
         )
-
-
-def _listener_poll(listener: socket.socket) -> select.poll:
-    """A poll object that says whether a connection waits in ``listener``'s backlog."""
-    poller = select.poll()
-    poller.register(listener.fileno(), select.POLLIN)
-    return poller
 
 
 def run_child(body: Callable[[], None]) -> int:
