@@ -196,7 +196,7 @@ check-labs: venv ## Check that every exercise in docs/labs/ shows what it says (
 		echo "check-labs: the lab is not running: make up first" >&2; exit 1; fi
 	$(VENV_PY) -m pytest tests/labs -m labs $(PYTEST_ARGS)
 
-LINT_PATHS := services/socketlab tests bench scripts
+LINT_PATHS := services/socketlab tests bench scripts soak
 
 lint: venv ## ruff check, ruff format --check, mypy (services/socketlab, tests, bench, scripts)
 	$(VENV_PY) -m ruff check $(LINT_PATHS)
@@ -234,6 +234,32 @@ bench: ## Run the benchmarks (~10 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
 	$(BENCH_PY) -m bench $(BENCH_ARGS)
+
+# --- the fault suite ---------------------------------------------------------------------------
+
+SOAK_TOOLS := slowhttptest:slowhttptest wrk:wrk nginx:nginx
+# make soak SOAK_ARGS='--only slow-clients --no-peers' (python3 -m soak --help)
+SOAK_ARGS ?=
+
+.PHONY: soak
+
+soak: ## Run the fault suite (~5 min, 127.0.0.1 only): docs/RELIABILITY.md, docs/reliability.json
+	@missing=""; for pair in $(SOAK_TOOLS); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [[ -n "$$missing" ]]; then \
+		echo "soak: installing$$missing"; \
+		policy=/usr/sbin/policy-rc.d; added=""; \
+		if [[ ! -e $$policy ]]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; added=1; fi; \
+		status=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$$missing || status=$$?; \
+		if [[ -n "$$added" ]]; then rm -f $$policy; fi; \
+		exit $$status; \
+	fi
+	@if [[ ! -x $(BENCH_PY) ]]; then echo "soak: creating $(BENCH_VENV)"; $(PYTHON) -m venv $(BENCH_VENV); fi
+	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
+	$(BENCH_PY) -m soak $(SOAK_ARGS)
 
 clean: ## Remove .venv and Python caches (images stay: make clean-images)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

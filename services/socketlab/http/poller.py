@@ -233,6 +233,25 @@ class ConnectionPoller:
 
     # -- accepting ---------------------------------------------------------------------------------
 
+    def accept_pending(self) -> int:
+        """Stopping: take every connection already waiting in the listen backlog (the kernel
+        completed their handshakes; closing the listener would reset them), however many;
+        returns how many were taken. Their requests are then served before the stop."""
+        if self.listener.fileno() < 0 or self.listener_closed:
+            return 0
+        before = len(self.held)
+        while True:
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionAbortedError:
+                continue
+            except OSError:
+                break
+            self._admit(sock, (addr[0], addr[1]))
+        return len(self.held) - before
+
     def _accept(self) -> None:
         for _ in range(1 if self.serial else ACCEPT_BURST):
             try:

@@ -12,9 +12,10 @@ design of gunicorn's arbiter with its sync workers.
   instead of in a tight fork loop.
 * A failed ``fork()`` leaves the slot empty; it is tried again :data:`FORK_RETRY_PAUSE` later
   while the other workers go on serving.
-* On SIGTERM the parent shuts the listening socket down (``shutdown(2)`` on a listening socket
-  stops it for every process holding it, on Linux), so no worker accepts anything new while
-  the requests in flight finish.
+* On SIGTERM the parent closes its copy of the listening socket and tells every worker to
+  stop; each worker takes the connections already waiting in the backlog (the kernel finished
+  their handshakes: a reset would cut accepted requests off), serves what has arrived, and
+  exits. The socket stops listening when the last worker has closed it.
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ class PreforkServer(Supervisor):
         self._next_start[child.slot] = time.monotonic() + pause
 
     def stop_accepting(self) -> None:
-        # shutdown() first: closing only drops the parent's reference, and the workers' copies
-        # would keep the socket listening (and connections queueing) until the last one exits.
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
+        # Only the parent's copy closes: shutdown(2) would also reset every connection waiting
+        # in the backlog, whose handshakes the kernel already completed. The workers, told to
+        # stop next, take what waits there, serve it, and close their copies; the socket stops
+        # listening when the last one exits.
         self.listener.close()

@@ -250,6 +250,9 @@ class Worker:
     def _drain(self, poller: ConnectionPoller) -> None:
         """Stopping: accept nothing more, close idle connections, finish what has arrived."""
         poller.stop_accepting()
+        # What waits in the backlog was accepted by the kernel: serve it, do not reset it (the
+        # siblings take their share; the socket stops listening when the last worker exits).
+        poller.accept_pending()
         deadline = time.monotonic() + self.between_requests
         while poller.held and time.monotonic() < deadline:
             poller.close_idle()

@@ -223,6 +223,7 @@ class ThreadedServer:
     def _drain(self) -> None:
         poller = self.poller
         poller.stop_accepting()
+        poller.accept_pending()  # handshakes the kernel completed are not reset by the close
         self.listener.close()
         with self._lock:
             working = list(self._working)
