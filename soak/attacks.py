@@ -21,6 +21,7 @@ import contextlib
 import http.client
 import re
 import resource
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -96,6 +97,9 @@ def raise_limit(wanted: int) -> None:
 @contextlib.contextmanager
 def attacking(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     raise_limit(8192)
+    if shutil.which("stdbuf"):
+        # slowhttptest buffers its report when stdout is a file, and the buffer dies with it.
+        argv = ["stdbuf", "-oL", *argv]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
