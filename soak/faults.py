@@ -94,6 +94,7 @@ def churn(
     warm-up of a tenth as many (threaded-web makes its pool's threads on demand)."""
     _open_close(port, max(1, count // 10))
     time.sleep(settle)
+    _settled(pid)
     fds, threads = fd_count(pid), thread_count(pid)
     started = time.monotonic()
     errors = _open_close(port, count)
@@ -103,6 +104,7 @@ def churn(
     time.sleep(settle)
     while fd_count(pid) > fds and time.monotonic() < deadline:
         time.sleep(0.2)
+    _settled(pid)
     return Churn(
         count,
         round(seconds, 2),
@@ -114,6 +116,19 @@ def churn(
         errors,
         thread_bound,
     )
+
+
+def _settled(pid: int, limit: float = 10.0) -> None:
+    """Wait until no child is left to exit or be reaped (fork mode's last children), so that
+    what is counted is what stays, not a child caught between its exit and its reaping."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if zombies(pid) == 0:
+            before = fd_count(pid)
+            time.sleep(0.3)
+            if zombies(pid) == 0 and fd_count(pid) == before:
+                return
+        time.sleep(0.1)
 
 
 def _open_close(port: int, count: int) -> int:

@@ -20,6 +20,7 @@ here (yet): the UDP flood at udp-chat and ``docker restart`` of each service.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import platform
@@ -207,6 +208,31 @@ def sigterm_case(root: Path, work: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A partial run (``--only``) replaces the rows it measured in the last full run's
+    document and keeps the others (rows are matched by server, and attack)."""
+    out = {**old, **{k: v for k, v in new.items() if not isinstance(v, list)}}
+    for key, rows in new.items():
+        if not isinstance(rows, list):
+            continue
+        fresh = {(r.get("server"), r.get("attack")) for r in rows}
+        kept = [r for r in old.get(key, []) if (r.get("server"), r.get("attack")) not in fresh]
+        out[key] = [*kept, *rows] if key != "slow_clients" else _in_order(kept, rows)
+    out["partial_reruns"] = [
+        *old.get("partial_reruns", []),
+        [k for k, v in new.items() if isinstance(v, list)],
+    ]
+    return out
+
+
+def _in_order(kept: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    order = {s.name: i for i, s in enumerate((*OURS, *PEERS))}
+    names = [a.name for a in attacks.ATTACKS]
+    return sorted(
+        [*kept, *rows], key=lambda r: (order.get(r["server"], 99), names.index(r["attack"]))
+    )
+
+
 def judge(doc: dict[str, Any]) -> list[str]:
     """What the issue requires that this run did not show (empty: all held)."""
     problems = []
@@ -236,11 +262,11 @@ def versions() -> dict[str, str]:
         if path:
             done = subprocess.run([path, *args], capture_output=True, text=True, check=False)
             text = (done.stdout + done.stderr).strip().splitlines()
-            out[tool] = text[0] if text else "?"
+            out[tool] = (text[0] if text else "?").rsplit("version", 1)[-1].strip(" :/")
     for module in ("gunicorn", "waitress"):
         try:
-            out[module] = __import__(module).__version__
-        except (ImportError, AttributeError):
+            out[module] = importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
             out[module] = "missing"
     return out
 
@@ -250,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="a short version of each case")
     parser.add_argument("--only", default="", help="comma-separated cases")
     parser.add_argument("--no-peers", action="store_true", help="skip gunicorn, waitress, nginx")
+    parser.add_argument("--servers", default="", help="slow-clients: only these (comma-separated)")
     parser.add_argument("--out-md", type=Path, default=REPO / "docs" / "RELIABILITY.md")
     parser.add_argument("--out-json", type=Path, default=REPO / "docs" / "reliability.json")
     args = parser.parse_args(argv)
@@ -267,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         root = make_root(work)
         if not only or "slow-clients" in only:
-            doc["slow_clients"] = slow_clients((*OURS, *peers), root, work, short=args.short)
+            chosen = tuple(
+                s for s in (*OURS, *peers) if not args.servers or s.name in args.servers.split(",")
+            )
+            doc["slow_clients"] = slow_clients(chosen, root, work, short=args.short)
         if not only or "churn" in only:
             doc["churn"] = churn_case(root, work, short=args.short)
         if not only or "idle" in only:
@@ -276,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             doc["sigkill"] = sigkill_case(root, work, short=args.short)
         if not only or "sigterm" in only:
             doc["sigterm"] = sigterm_case(root, work)
+    if only and args.out_json.exists():
+        doc = merged(json.loads(args.out_json.read_text()), doc)
     doc.setdefault("slow_clients", [])
     doc.setdefault("churn", [])
     doc["seconds"] = round(time.monotonic() - started, 1)
