@@ -18,15 +18,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-from conftest import REPO_ROOT, RUN_ID, RUN_LABEL, describe
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-if TYPE_CHECKING:
-    from conftest import Lab
+from tests.support.containers import REPO_ROOT, RUN_ID, RUN_LABEL, Lab, describe
 
 pytestmark = pytest.mark.integration
 
