@@ -186,7 +186,7 @@ def test_a_write_that_fails_half_way_leaves_the_old_archive(
         handle.flush()
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(har.json, "dump", half_then_fail)
+    monkeypatch.setattr("socketlab.browser.har.json.dump", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
         har.write(path, pages[:1])
     assert path.read_text() == "old"
