@@ -31,8 +31,10 @@ os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 import contextlib
 import json
 import socket
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import docker.errors
@@ -49,8 +51,14 @@ from tests.support.waiting import wait_until
 
 REPO_ROOT = REPO
 SERVICES_DIR = SERVICES
-IMAGE_PREFIX = "socketlab"
-BASE_IMAGE = os.environ.get("BASE_IMAGE", f"{IMAGE_PREFIX}/base:latest")
+# The service images are <prefix>/<service>:latest, built from this tree. Where several
+# working trees share one engine, each can build and test its own images under its own prefix
+# (SOCKETLAB_TEST_IMAGE_PREFIX) without retagging the others'. The base image is shared.
+IMAGE_PREFIX = os.environ.get("SOCKETLAB_TEST_IMAGE_PREFIX", "socketlab")
+BASE_IMAGE = os.environ.get("BASE_IMAGE", "socketlab/base:latest")
+# Every container and network the tests create is named <prefix><what>-<random>, so that a
+# listing (docker ps) shows whose they are; SOCKETLAB_TEST_NAME_PREFIX chooses the prefix.
+NAME_PREFIX = os.environ.get("SOCKETLAB_TEST_NAME_PREFIX", "socketlab-test-")
 
 # Every container and network the tests create carries this label: "<host>:<pid>:<session>".
 # The sweep removes labelled objects whose creating process on this host is gone.
@@ -73,6 +81,11 @@ HEALTH_POLL = 0.2
 EXEC_TIMEOUT = 30.0
 # Lines of a container's log put into a failure message.
 LOG_TAIL = 80
+
+
+def unique_name(what: str) -> str:
+    """A container or network name: NAME_PREFIX, what it is, and a random part."""
+    return f"{NAME_PREFIX}{what}-{uuid.uuid4().hex[:8]}"
 
 
 def run_alive(run_id: str) -> bool:
@@ -111,7 +124,7 @@ class Images:
     built: dict[str, str] = field(default_factory=dict)
 
     def tag(self, service: str) -> str:
-        """``socketlab/<service>:latest``, built from services/docker/<service>.Dockerfile."""
+        """``<IMAGE_PREFIX>/<service>:latest``, built from services/docker/<service>.Dockerfile."""
         if service in self.built:
             return self.built[service]
         tag = f"{IMAGE_PREFIX}/{service}:latest"
@@ -213,15 +226,19 @@ class Lab:
         wait_healthy: bool = True,
         extra_aliases: Sequence[str] = (),
         healthcheck_test: list[str] | None = None,
+        volumes: Sequence[tuple[Path, str]] = (),
+        startup_timeout: float = STARTUP_TIMEOUT,
     ) -> Iterator[DockerContainer]:
-        """Run ``socketlab/<service>`` on ``network`` under ``alias`` (default: the service name).
+        """Run the ``<service>`` image on ``network`` under ``alias`` (default: the service name).
 
         The container's hostname is the alias too, as in compose.yaml; ``extra_aliases`` are
         more DNS names for it on ``network``. Each port in ``publish``
         (``8080`` or ``"9999/udp"``) is published on 127.0.0.1 at a port Docker picks; read it
         with :meth:`host_port`. Waits until the image's HEALTHCHECK reports healthy; on failure
-        the container's state and logs are in the message. Removed on exit, whatever happens.
-        ``healthcheck_test`` replaces the image's probe command (a server moved to another port).
+        the container's state and logs are in the message (``startup_timeout``). Removed on
+        exit, whatever happens. ``healthcheck_test`` replaces the image's probe command (a server
+        moved to another port); each of ``volumes`` mounts a folder of this machine read-only
+        at a path in the container, as compose.yaml does.
         """
         alias = alias or service
         healthcheck: dict[str, Any] = {"interval": HEALTH_INTERVAL_NS}
@@ -229,6 +246,7 @@ class Lab:
             healthcheck["test"] = healthcheck_test
         container = (
             DockerContainer(self.images.tag(service), env=env or {})
+            .with_name(unique_name(alias))
             .with_network(network)
             .with_network_aliases(alias, *extra_aliases)
             .with_kwargs(
@@ -239,6 +257,8 @@ class Lab:
         )
         if command is not None:
             container.with_command(command)
+        for host_path, container_path in volumes:
+            container.with_volume_mapping(str(host_path), container_path, "ro")
         # testcontainers' with_bind_ports cannot name a host IP; docker-py takes (ip, port)
         # tuples, and port None lets Docker choose. Loopback only: nothing else can reach it.
         for port in publish:
@@ -246,7 +266,7 @@ class Lab:
         try:
             container.start()
             if wait_healthy:
-                self.wait_healthy(container)
+                self.wait_healthy(container, startup_timeout)
             yield container
         finally:
             container.stop()  # removes it (force), volumes included
@@ -300,6 +320,7 @@ class Lab:
             options["user"] = user
         container = (
             DockerContainer(image)
+            .with_name(unique_name(alias))
             .with_command(["sleep", "infinity"])
             .with_network(network)
             .with_network_aliases(alias)
@@ -378,4 +399,6 @@ def fresh_network() -> Network:
     """A new user-defined bridge network (Docker picks the subnet), labelled for the sweep.
 
     Use it as a context manager; remove the containers on it first."""
-    return Network(docker_network_kw={"driver": "bridge", "labels": {RUN_LABEL: RUN_ID}})
+    network = Network(docker_network_kw={"driver": "bridge", "labels": {RUN_LABEL: RUN_ID}})
+    network.name = unique_name("net")  # what create() names it
+    return network
