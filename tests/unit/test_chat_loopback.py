@@ -216,7 +216,12 @@ def run_client(
     port: int, nick: str, script: str, *args: str, timeout: float = 60
 ) -> subprocess.Popen[str]:
     proc = start_service(
-        "udp_chat.client", "--server", f"127.0.0.1:{port}", "--nick", nick, *args,
+        "udp_chat.client",
+        "--server",
+        f"127.0.0.1:{port}",
+        "--nick",
+        nick,
+        *args,
         stdin=subprocess.PIPE,
     )
     assert proc.stdin is not None
