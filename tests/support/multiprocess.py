@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,7 @@ class ServerProcess:
                 f"{self.preamble}\nimport sys\nfrom socketlab.multiprocess_web import main\n"
                 f"sys.exit(main({args!r}))\n"
             )
-            command = [processes.service_command("multiprocess_web")[0], "-c", script]
+            command = [sys.executable, "-c", script]
         else:
             command = processes.service_command("multiprocess_web", *args)
         with self.log_path.open("wb") as log_file:
