@@ -56,24 +56,6 @@ def service_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", f"socketlab.{module}", *args]
 
 
-def run_service(
-    module: str,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    timeout: float = RUN_TIMEOUT,
-) -> subprocess.CompletedProcess[str]:
-    """Run a service to completion from the repository root; its output is captured as text."""
-    return subprocess.run(
-        service_command(module, *args),
-        cwd=REPO,
-        env=service_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def start_service(
     module: str,
     *args: str,
@@ -106,6 +88,19 @@ def started_service(
         yield proc
     finally:
         stop_process(proc)
+
+
+def run_service(
+    module: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run a service to completion; its output is captured as text. Killed after ``timeout``
+    seconds (``subprocess.TimeoutExpired``)."""
+    with started_service(module, *args, env=env, stderr=subprocess.PIPE) as proc:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def stop_process(proc: subprocess.Popen[str]) -> None:
