@@ -22,9 +22,6 @@ from typing import Any
 
 import pytest
 import requests
-from asgi_validate import Receive, Scope, Send, Validator
-from multiprocess_support import closed_by_peer, read_answers
-from servers_support import Running, start
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -33,6 +30,9 @@ from starlette.routing import Route
 from socketlab.coroutine_web import CoroutineServer, labapp
 from socketlab.coroutine_web.connection import HIGH_WATER
 from socketlab.http.connection import ConnectionConfig
+from tests.support.asgi_validate import Receive, Scope, Send, Validator
+from tests.support.raw_http import closed_by_peer, read_responses
+from tests.support.web_servers import Running, start
 
 REPO = Path(__file__).resolve().parents[2]
 WWW = REPO / "services" / "www"
@@ -85,7 +85,7 @@ def test_lab_app_instruments_follow_the_asgi_rules(checked_lab: tuple[Running, V
         sock.sendall(b"POST /post HTTP/1.1\r\nHost: l\r\nContent-Length: 6\r\n\r\nabc")
         time.sleep(0.2)
         sock.sendall(b"def")
-        (answer,) = read_answers(sock, ["POST"])
+        (answer,) = read_responses(sock, ["POST"])
     assert answer.json()["data"] == "abcdef"
     assert any(m.get("more_body") for m in validator.received)
     assert validator.violations == []
@@ -96,7 +96,7 @@ def test_whoami_names_the_task_and_counts_them(checked_lab: tuple[Running, Valid
     with running.connect() as a, running.connect() as b:
         for sock in (a, b):
             sock.sendall(b"GET /whoami HTTP/1.1\r\nHost: l\r\n\r\n")
-        docs = [read_answers(sock, ["GET"])[0].json() for sock in (a, b)]
+        docs = [read_responses(sock, ["GET"])[0].json() for sock in (a, b)]
     assert docs[0]["task"] != docs[1]["task"]
     assert all(d["task"].startswith("conn-") for d in docs)
     assert docs[1]["tasks"] >= 2  # at least these two connections' tasks
@@ -207,7 +207,9 @@ def test_starlette_runs_on_coroutine_web(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO / "tests" / "unit")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO / "services"), str(REPO / "tests" / "unit"), str(REPO)]
+        ),
     }
     proc = subprocess.Popen(
         [
@@ -316,7 +318,7 @@ def broken() -> Iterator[Running]:
 def test_an_app_failing_before_its_response_gives_500_and_close(broken: Running, path: str) -> None:
     with broken.connect() as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: l\r\n\r\n".encode())
-        (answer,) = read_answers(sock, ["GET"])
+        (answer,) = read_responses(sock, ["GET"])
         assert answer.status == 500
         assert answer.header("connection") == "close"
         assert b"Injected" not in answer.body
@@ -384,7 +386,7 @@ def test_server_status_shows_each_connection_and_its_state(
     running, _ = checked_lab
     with running.connect() as idle, running.connect() as partial:
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n")
-        read_answers(idle, ["GET"])
+        read_responses(idle, ["GET"])
         partial.sendall(b"GET / HTTP/1.1\r\nHo")
         time.sleep(0.2)
         doc = requests.get(running.url + "/server-status", timeout=5).json()
