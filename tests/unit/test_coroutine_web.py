@@ -7,7 +7,6 @@ is in test_web_servers.py, run against both.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -16,22 +15,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from socketlab.coroutine_web import CoroutineServer, labapp
 from socketlab.coroutine_web.connection import HIGH_WATER
 from socketlab.http.connection import ConnectionConfig
 from tests.support.asgi_validate import Receive, Scope, Send, Validator
 from tests.support.raw_http import closed_by_peer, read_responses
+from tests.support.starlette_site import starlette_app
 from tests.support.web_servers import Running, start
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,64 +148,19 @@ def test_a_waiting_client_gets_http_disconnect_when_it_leaves() -> None:
 # --- Starlette, a real third-party framework ------------------------------------------------
 
 
-def starlette_app(log: list[str]) -> Starlette:
-    async def home(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "path": request.url.path,
-                "client": request.client.host if request.client else None,
-                "ready": request.state.ready,
-            }
-        )
-
-    async def echo(request: Request) -> Response:
-        body = await request.body()
-        return PlainTextResponse(body.decode()[::-1])
-
-    async def items(request: Request) -> Response:
-        return JSONResponse({"item": request.path_params["n"], "q": request.query_params.get("q")})
-
-    async def stream(request: Request) -> Response:
-        async def parts() -> AsyncIterator[bytes]:
-            for i in range(3):
-                yield f"part {i}\n".encode()
-
-        return StreamingResponse(parts(), media_type="text/plain")
-
-    async def boom(request: Request) -> Response:
-        raise RuntimeError("the view failed")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        log.append("startup")
-        yield {"ready": True}
-        log.append("shutdown")
-
-    return Starlette(
-        routes=[
-            Route("/", home),
-            Route("/echo", echo, methods=["POST"]),
-            Route("/items/{n:int}", items),
-            Route("/stream", stream),
-            Route("/boom", boom),
-        ],
-        lifespan=lifespan,
-    )
-
-
 def test_starlette_runs_on_coroutine_web(tmp_path: Path) -> None:
     """Starlette in the real server process, loaded with --app/--app-path, lifespan included."""
     (tmp_path / "starsite.py").write_text(
-        "from test_coroutine_web import starlette_app\nLOG = []\napp = starlette_app(LOG)\n"
+        "from tests.support.starlette_site import starlette_app\n"
+        "LOG = []\n"
+        "app = starlette_app(LOG)\n"
     )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO / "services"), str(REPO / "tests" / "unit"), str(REPO)]
-        ),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO)]),
     }
     proc = subprocess.Popen(
         [

@@ -26,12 +26,12 @@ import requests
 from socketlab.asgi import Receive, Scope, Send
 from socketlab.http.connection import ConnectionConfig, Exchange
 from socketlab.http.parser import END, Data, Response, ResponseParser
+from tests.support.http_corpus import CORPUS, SMALL
 from tests.support.paths import WWW
 from tests.support.processes import run_service, start_service
 from tests.support.raw_http import closed_by_peer, connect_when_listening, read_responses
 from tests.support.waiting import wait_until
 from tests.support.web_servers import SERVERS, Running, start
-from tests.unit.test_http_parser import CORPUS, SMALL
 
 BIG_SIZE = 3 * 1024 * 1024 + 17  # over the small-file cache limit: goes out with sendfile
 
