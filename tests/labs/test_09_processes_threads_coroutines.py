@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Final
 
 import pytest
-from conftest import SCRIPTS, RunningLab, run
+
+from tests.support.paths import LAB_SCRIPTS
+from tests.support.running_lab import RunningLab, run
 
 pytestmark = pytest.mark.labs
 
@@ -66,7 +68,7 @@ def server_procs(lab: RunningLab, service: str) -> list[Proc]:
 
 def restart(lab: RunningLab, service: str) -> None:
     """Restart the service and wait until it answers: it starts again with few threads."""
-    assert run(["docker", "restart", "-t", "15", lab.id(service)], timeout=60).returncode == 0
+    assert run(["docker", "restart", "-t", "15", lab.id(service)], timeout=60).exit_code == 0
     deadline = time.monotonic() + RESTART_WAIT
     probe = (
         "python3",
@@ -74,7 +76,7 @@ def restart(lab: RunningLab, service: str) -> None:
         "socketlab.healthcheck",
         f"http://127.0.0.1:{SERVERS[service]}/healthz",
     )
-    while lab.exec(service, *probe, check=False).returncode != 0:
+    while lab.exec(service, *probe, check=False).exit_code != 0:
         assert time.monotonic() < deadline, f"{service} did not come back"
         time.sleep(0.5)
 
@@ -104,7 +106,7 @@ def visit(lab: RunningLab, service: str) -> Seen:
     try:
         assert holder.stdin is not None
         assert holder.stdout is not None
-        holder.stdin.write((SCRIPTS / "hold_idle.py").read_text())
+        holder.stdin.write((LAB_SCRIPTS / "hold_idle.py").read_text())
         holder.stdin.close()
         first = holder.stdout.readline()
         match = re.search(r": (\d+) answered", first)

@@ -7,7 +7,6 @@ is in test_web_servers.py, run against both.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -16,23 +15,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from asgi_validate import Receive, Scope, Send, Validator
-from multiprocess_support import closed_by_peer, read_answers
-from servers_support import Running, start
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from socketlab.coroutine_web import CoroutineServer, labapp
 from socketlab.coroutine_web.connection import HIGH_WATER
 from socketlab.http.connection import ConnectionConfig
+from tests.support.asgi_validate import Receive, Scope, Send, Validator
+from tests.support.raw_http import closed_by_peer, read_responses
+from tests.support.starlette_site import starlette_app
+from tests.support.web_servers import Running, start
 
 REPO = Path(__file__).resolve().parents[2]
 WWW = REPO / "services" / "www"
@@ -85,7 +81,7 @@ def test_lab_app_instruments_follow_the_asgi_rules(checked_lab: tuple[Running, V
         sock.sendall(b"POST /post HTTP/1.1\r\nHost: l\r\nContent-Length: 6\r\n\r\nabc")
         time.sleep(0.2)
         sock.sendall(b"def")
-        (answer,) = read_answers(sock, ["POST"])
+        (answer,) = read_responses(sock, ["POST"])
     assert answer.json()["data"] == "abcdef"
     assert any(m.get("more_body") for m in validator.received)
     assert validator.violations == []
@@ -96,7 +92,7 @@ def test_whoami_names_the_task_and_counts_them(checked_lab: tuple[Running, Valid
     with running.connect() as a, running.connect() as b:
         for sock in (a, b):
             sock.sendall(b"GET /whoami HTTP/1.1\r\nHost: l\r\n\r\n")
-        docs = [read_answers(sock, ["GET"])[0].json() for sock in (a, b)]
+        docs = [read_responses(sock, ["GET"])[0].json() for sock in (a, b)]
     assert docs[0]["task"] != docs[1]["task"]
     assert all(d["task"].startswith("conn-") for d in docs)
     assert docs[1]["tasks"] >= 2  # at least these two connections' tasks
@@ -152,62 +148,19 @@ def test_a_waiting_client_gets_http_disconnect_when_it_leaves() -> None:
 # --- Starlette, a real third-party framework ------------------------------------------------
 
 
-def starlette_app(log: list[str]) -> Starlette:
-    async def home(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "path": request.url.path,
-                "client": request.client.host if request.client else None,
-                "ready": request.state.ready,
-            }
-        )
-
-    async def echo(request: Request) -> Response:
-        body = await request.body()
-        return PlainTextResponse(body.decode()[::-1])
-
-    async def items(request: Request) -> Response:
-        return JSONResponse({"item": request.path_params["n"], "q": request.query_params.get("q")})
-
-    async def stream(request: Request) -> Response:
-        async def parts() -> AsyncIterator[bytes]:
-            for i in range(3):
-                yield f"part {i}\n".encode()
-
-        return StreamingResponse(parts(), media_type="text/plain")
-
-    async def boom(request: Request) -> Response:
-        raise RuntimeError("the view failed")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        log.append("startup")
-        yield {"ready": True}
-        log.append("shutdown")
-
-    return Starlette(
-        routes=[
-            Route("/", home),
-            Route("/echo", echo, methods=["POST"]),
-            Route("/items/{n:int}", items),
-            Route("/stream", stream),
-            Route("/boom", boom),
-        ],
-        lifespan=lifespan,
-    )
-
-
 def test_starlette_runs_on_coroutine_web(tmp_path: Path) -> None:
     """Starlette in the real server process, loaded with --app/--app-path, lifespan included."""
     (tmp_path / "starsite.py").write_text(
-        "from test_coroutine_web import starlette_app\nLOG = []\napp = starlette_app(LOG)\n"
+        "from tests.support.starlette_site import starlette_app\n"
+        "LOG = []\n"
+        "app = starlette_app(LOG)\n"
     )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO / "tests" / "unit")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO)]),
     }
     proc = subprocess.Popen(
         [
@@ -316,7 +269,7 @@ def broken() -> Iterator[Running]:
 def test_an_app_failing_before_its_response_gives_500_and_close(broken: Running, path: str) -> None:
     with broken.connect() as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: l\r\n\r\n".encode())
-        (answer,) = read_answers(sock, ["GET"])
+        (answer,) = read_responses(sock, ["GET"])
         assert answer.status == 500
         assert answer.header("connection") == "close"
         assert b"Injected" not in answer.body
@@ -384,7 +337,7 @@ def test_server_status_shows_each_connection_and_its_state(
     running, _ = checked_lab
     with running.connect() as idle, running.connect() as partial:
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n")
-        read_answers(idle, ["GET"])
+        read_responses(idle, ["GET"])
         partial.sendall(b"GET / HTTP/1.1\r\nHo")
         time.sleep(0.2)
         doc = requests.get(running.url + "/server-status", timeout=5).json()

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
-from wsgiref.validate import validator
 
 import pytest
 
@@ -25,47 +22,7 @@ from socketlab.framework import (
     status_line,
 )
 from socketlab.http import errors
-
-
-def call(
-    app: Any,
-    method: str = "GET",
-    path: str = "/",
-    body: bytes = b"",
-    content_type: str = "",
-    query: str = "",
-    validate: bool = True,
-) -> tuple[int, dict[str, str], bytes]:
-    """Call a WSGI app directly (wrapped in wsgiref's validator); return status, headers, body."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
-        "QUERY_STRING": query,
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-    }
-    if body:
-        environ["CONTENT_LENGTH"] = str(len(body))
-    if content_type:
-        environ["CONTENT_TYPE"] = content_type
-    setup_testing_defaults(environ)
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen["status"] = status
-        seen["headers"] = dict(headers)
-        return lambda data: None
-
-    wrapped = validator(app) if validate else app
-    result: Iterable[bytes] = wrapped(environ, start_response)
-    try:
-        data = b"".join(result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return int(seen["status"][:3]), seen["headers"], data
+from tests.support.wsgi_call import call
 
 
 @pytest.fixture
@@ -148,9 +105,8 @@ def test_error_details_are_escaped(app: App) -> None:
 
 
 def test_form_and_json_bodies(app: App) -> None:
-    status, _, body = call(
-        app, "POST", "/form", b"a=1&b=%3Cx%3E&a=2", "application/x-www-form-urlencoded"
-    )
+    status, _, body = call(app, "POST", "/form", b"a=1&b=%3Cx%3E&a=2",
+                           "application/x-www-form-urlencoded")
     assert json.loads(body) == [["a", "1"], ["b", "<x>"], ["a", "2"]]
     status, _, body = call(app, "POST", "/json", b'{"k": [1, 2]}', "application/json")
     assert status == 201
@@ -184,12 +140,9 @@ def test_chunked_request_body_is_read_to_its_end() -> None:
     def echo(request: Request) -> Response:
         return Response(request.body(), content_type="application/octet-stream")
 
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/echo",
-        "wsgi.input": io.BytesIO(b"no length given"),
-        "wsgi.input_terminated": True,
-    }
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "PATH_INFO": "/echo",
+                               "wsgi.input": io.BytesIO(b"no length given"),
+                               "wsgi.input_terminated": True}
     setup_testing_defaults(environ)
     out: list[bytes] = list(app(environ, lambda status, headers, exc_info=None: None))
     assert out == [b"no length given"]
@@ -199,14 +152,9 @@ def test_chunked_request_body_is_read_to_its_end() -> None:
 
 
 def test_request_helpers() -> None:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/caf\xc3\xa9",
-        "QUERY_STRING": "a=1&a=2&b=",
-        "HTTP_X_THING": "v",
-        "HTTP_HOST": "lab:8888",
-        "CONTENT_TYPE": "Text/Plain; charset=x",
-    }
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/caf\xc3\xa9",
+                               "QUERY_STRING": "a=1&a=2&b=", "HTTP_X_THING": "v",
+                               "HTTP_HOST": "lab:8888", "CONTENT_TYPE": "Text/Plain; charset=x"}
     setup_testing_defaults(environ)
     request = Request(environ)
     assert request.path == "/café"

@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from multiprocess_support import (
-    REPO,
-    SERVICES,
-    START_TIMEOUT,
-    children_of,
-    config_values,
-    get,
-    toml_text,
-)
 
 from socketlab import settings
 from socketlab.multiprocess_web import PROG, REQUIRED_IN_FILE, SETTINGS
 from socketlab.wsgi.apploader import AppLoadError, load_app
+from tests.support.multiprocess import START_TIMEOUT, config_values, toml_text
+from tests.support.paths import REPO
+from tests.support.processes import children_of, live_children, run_service, start_service
+from tests.support.raw_http import get
+from tests.support.waiting import wait_until
 
 CONFIG = REPO / "configs" / "multiprocess-web.toml"
 RUN_TIMEOUT = 20.0  # seconds for a server that must refuse to start
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKETLAB_")}
-    full_env.update(PYTHONPATH=str(SERVICES), **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "socketlab.multiprocess_web", *args],
-        cwd=REPO,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
+    return run_service("multiprocess_web", *args, env=env, timeout=RUN_TIMEOUT)
 
 
 def write_config(tmp_path: Path, values: dict[str, Any]) -> Path:
@@ -54,15 +38,8 @@ def write_config(tmp_path: Path, values: dict[str, Any]) -> Path:
 
 
 def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
-    args = settings.load(
-        SETTINGS,
-        ["--config", str(CONFIG)],
-        prog=PROG,
-        description="",
-        config_flag=True,
-        required_in_file=REQUIRED_IN_FILE,
-        environ={},
-    )
+    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
+                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
     assert args.mode == "prefork"
     assert args.app == "socketlab.labapp:app"
     lines = CONFIG.read_text().splitlines()
@@ -72,15 +49,8 @@ def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
 
 
 def test_shipped_config_values_are_the_documented_defaults() -> None:
-    args = settings.load(
-        SETTINGS,
-        ["--config", str(CONFIG)],
-        prog=PROG,
-        description="",
-        config_flag=True,
-        required_in_file=REQUIRED_IN_FILE,
-        environ={},
-    )
+    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
+                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
     for setting in SETTINGS:
         if setting.name == "host":
             continue  # loopback in the file; the container passes --host 0.0.0.0
@@ -104,9 +74,8 @@ def test_shipped_config_values_are_the_documented_defaults() -> None:
         ({"port": 70000}, r"'port' expects an integer from 0 to 65535"),
     ],
 )
-def test_bad_value_is_one_line_naming_the_key(
-    tmp_path: Path, change: dict[str, Any], expected: str
-) -> None:
+def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, change: dict[str, Any],
+                                              expected: str) -> None:
     path = write_config(tmp_path, config_values(**change))
     result = run(["--config", str(path)])
     assert result.returncode == 2
@@ -145,9 +114,8 @@ def test_config_is_data_never_code(tmp_path: Path) -> None:
         ({"app_path": ["/no/such/dir"]}, "app search path entry '/no/such/dir'"),
     ],
 )
-def test_unusable_app_or_root_is_one_line_too(
-    tmp_path: Path, change: dict[str, Any], expected: str
-) -> None:
+def test_unusable_app_or_root_is_one_line_too(tmp_path: Path, change: dict[str, Any],
+                                              expected: str) -> None:
     result = run(["--config", str(write_config(tmp_path, config_values(**change)))])
     assert result.returncode == 2
     assert expected in result.stderr
@@ -165,16 +133,7 @@ def test_flag_and_environment_errors_exit_2_as_well() -> None:
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKETLAB_")}
-    full_env.update(PYTHONPATH=str(SERVICES), PYTHONUNBUFFERED="1", **(env or {}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "socketlab.multiprocess_web", *args],
-        cwd=REPO,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_service("multiprocess_web", *args, env=env)
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
     for line in proc.stdout:
@@ -202,22 +161,8 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'hello from ' + environ['socketlab.mode'].encode()]\n"
     )
-    proc, port = start(
-        [
-            "--config",
-            str(CONFIG),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--mode",
-            "fork",
-            "--app",
-            "hello:application",
-            "--app-path",
-            str(folder),
-        ]
-    )
+    proc, port = start(["--config", str(CONFIG), "--host", "127.0.0.1", "--port", "0",
+                        "--mode", "fork", "--app", "hello:application", "--app-path", str(folder)])
     try:
         answer = get(port, "/")
         assert answer.body == b"hello from fork"
@@ -226,18 +171,14 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
 
 
 def test_environment_overrides_the_file() -> None:
-    proc, port = start(
-        ["--config", str(CONFIG), "--port", "0"],
-        env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"},
-    )
+    proc, port = start(["--config", str(CONFIG), "--port", "0"],
+                       env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"})
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            live = [p for p, s in children_of(proc.pid).items() if s != "Z"]
-            if len(live) == 3 or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        assert len(live) == 3
+        wait_until(
+            lambda: len(live_children(proc.pid)) == 3,
+            START_TIMEOUT,
+            lambda: f"not 3 workers: {children_of(proc.pid)}",
+        )
         assert get(port, "/healthz").status == 200
     finally:
         stop(proc)

@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from multiprocess_support import HTTP_TIMEOUT, read_answers, server_process
-from servers_support import Running, start
 
 from socketlab import status
 from socketlab.http.connection import ConnectionConfig
+from tests.support.multiprocess import server_process
+from tests.support.paths import WWW
+from tests.support.raw_http import HTTP_TIMEOUT, read_responses
+from tests.support.web_servers import Running, start
 
-REPO = Path(__file__).resolve().parents[2]
-WWW = REPO / "services" / "www"
 CROWD = 300
 ANSWERED_WITHIN = 2.0  # seconds: generous on a loaded 2-core machine
 GET = b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -60,7 +60,7 @@ def timed_get(port: int, request: bytes = GET) -> tuple[int, bytes, float]:
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT) as sock:
         sock.sendall(request)
-        (answer,) = read_answers(sock, ["POST" if request.startswith(b"POST") else "GET"])
+        (answer,) = read_responses(sock, ["POST" if request.startswith(b"POST") else "GET"])
     return answer.status, answer.body, time.monotonic() - started
 
 
@@ -120,7 +120,7 @@ def test_threaded_idle_connection_gets_its_next_answer(threaded: Running) -> Non
     with socket.create_connection(("127.0.0.1", threaded.port), timeout=HTTP_TIMEOUT) as sock:
         for index in (1, 2, 3):
             sock.sendall(GET)
-            (answer,) = read_answers(sock, ["GET"])
+            (answer,) = read_responses(sock, ["GET"])
             assert answer.status == 200
             assert json.loads(answer.body)["request_index"] == index
             time.sleep(0.2)  # idle in the poller between requests
@@ -131,12 +131,12 @@ def test_request_arriving_as_the_server_stops_is_answered(threaded: Running) -> 
     answered (with Connection: close), not cut off."""
     with socket.create_connection(("127.0.0.1", threaded.port), timeout=HTTP_TIMEOUT) as sock:
         sock.sendall(GET)
-        (answer,) = read_answers(sock, ["GET"])
+        (answer,) = read_responses(sock, ["GET"])
         assert answer.status == 200
         time.sleep(0.3)  # idle now, in the poller
         sock.sendall(GET)
         threaded.server.stop("test")
-        (answer,) = read_answers(sock, ["GET"])
+        (answer,) = read_responses(sock, ["GET"])
         assert answer.status == 200
         assert answer.head.headers.get("connection") == "close"
 
@@ -191,7 +191,7 @@ def test_prefork_silent_crowd_and_slow_bodies(tmp_path: Path) -> None:
             assert took < ANSWERED_WITHIN
             # a slow body that finally arrives is answered in full: the app saw all of it
             bodies[0].sendall(b"x" * 996)
-            (answer,) = read_answers(bodies[0], ["POST"])
+            (answer,) = read_responses(bodies[0], ["POST"])
             assert answer.status == 200
             assert "slow" + "x" * 996 in json.loads(answer.body)["data"]
             # every worker's counts come from the worker board, at most a moment late

@@ -16,23 +16,22 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from multiprocess_support import closed_by_peer, read_answers
-from servers_support import SERVERS, Running, start
-from test_http_parser import CORPUS, SMALL
 
 from socketlab.asgi import Receive, Scope, Send
 from socketlab.http.connection import ConnectionConfig, Exchange
 from socketlab.http.parser import END, Data, Response, ResponseParser
+from tests.support.http_corpus import CORPUS, SMALL
+from tests.support.paths import WWW
+from tests.support.processes import run_service, start_service
+from tests.support.raw_http import closed_by_peer, connect_when_listening, read_responses
+from tests.support.web_servers import SERVERS, Running, start
 
-REPO = Path(__file__).resolve().parents[2]
-WWW = REPO / "services" / "www"
 BIG_SIZE = 3 * 1024 * 1024 + 17  # over the small-file cache limit: goes out with sendfile
 
 
@@ -65,7 +64,7 @@ def srv(site_root: Path, kind: str) -> Iterator[Running]:
 # Where each server says who answered: its /whoami key and the access log's word.
 WORKER = {"threaded-web": ("thread", "worker-"), "coroutine-web": ("task", "conn-")}
 LOG_WORKER = {"threaded-web": "thread=worker-", "coroutine-web": "task=conn-"}
-MODULE = {"threaded-web": "socketlab.threaded_web", "coroutine-web": "socketlab.coroutine_web"}
+MODULE = {"threaded-web": "threaded_web", "coroutine-web": "coroutine_web"}
 
 
 def exchange_raw(
@@ -73,7 +72,7 @@ def exchange_raw(
 ) -> list[tuple[Response, bytes]]:
     """Send raw bytes, then read one (head, body) per request method with the lab's own parser."""
     sock.sendall(data)
-    return [(answer.head, answer.body) for answer in read_answers(sock, methods)]
+    return [(answer.head, answer.body) for answer in read_responses(sock, methods)]
 
 
 # --- what a browser or curl sees ------------------------------------------------------------
@@ -376,15 +375,7 @@ def test_past_the_connection_bound_idle_ones_make_room_else_503(site_root: Path,
 def run_cli(
     kind: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", MODULE[kind], *args],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO / "services"), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    return run_service(MODULE[kind], *args, env=env, timeout=20)
 
 
 BOUND = {"threaded-web": "max_connections", "coroutine-web": "max_connections"}
@@ -427,33 +418,11 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(kind: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            MODULE[kind],
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--root",
-            str(WWW),
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO / "services")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start_service(
+        MODULE[kind], "--host", "127.0.0.1", "--port", str(port), "--root", str(WWW)
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                busy = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.05)
+        busy = connect_when_listening(port, 10, io_timeout=5)
         idle = socket.create_connection(("127.0.0.1", port), timeout=5)
         with busy, idle:
             ((head, _),) = exchange_raw(idle, b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
