@@ -118,17 +118,16 @@ def churn(
     )
 
 
-def _settled(pid: int, limit: float = 10.0) -> None:
-    """Wait until no child is left to exit or be reaped (fork mode's last children), so that
-    what is counted is what stays, not a child caught between its exit and its reaping."""
+def _settled(pid: int, limit: float = 30.0) -> None:
+    """Wait until the server is done with what the churn left (fork mode works through its
+    backlog a child at a time), so that what is counted is what stays, not a child caught
+    between its exit and its reaping."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if zombies(pid) == 0:
-            before = fd_count(pid)
-            time.sleep(0.3)
-            if zombies(pid) == 0 and fd_count(pid) == before:
-                return
-        time.sleep(0.1)
+        children, fds = len(tree(pid)), fd_count(pid)
+        time.sleep(0.5)
+        if zombies(pid) == 0 and len(tree(pid)) == children and fd_count(pid) == fds:
+            return
 
 
 def _open_close(port: int, count: int) -> int:

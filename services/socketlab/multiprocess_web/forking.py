@@ -74,8 +74,12 @@ class ForkingServer(Supervisor):
             self._accept_ready()
 
     def _accept_ready(self) -> None:
-        # Accept whatever is queued, one child each, up to the cap.
-        while len(self.children) < self.max_children and not self.stop_reason:
+        # Accept whatever is queued, one child each, up to the cap. Children that have already
+        # exited are reaped on the way: a zombie would hold a slot of the cap for nothing.
+        while not self.stop_reason:
+            self.reap()
+            if len(self.children) >= self.max_children:
+                return
             try:
                 sock, addr = self.listener.accept()
             except (BlockingIOError, InterruptedError):

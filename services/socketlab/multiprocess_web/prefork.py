@@ -13,9 +13,10 @@ design of gunicorn's arbiter with its sync workers.
 * A failed ``fork()`` leaves the slot empty; it is tried again :data:`FORK_RETRY_PAUSE` later
   while the other workers go on serving.
 * On SIGTERM the parent closes its copy of the listening socket and tells every worker to
-  stop; each worker takes the connections already waiting in the backlog (the kernel finished
-  their handshakes: a reset would cut accepted requests off), serves what has arrived, and
-  exits. The socket stops listening when the last worker has closed it.
+  stop; a stopping worker first takes the connections already waiting in the backlog (the
+  kernel finished their handshakes: a reset would cut accepted requests off), then shuts the
+  socket down (``shutdown(2)`` on a listening socket stops it for every process holding it,
+  on Linux: new connections are refused), serves what has arrived, and exits.
 """
 
 from __future__ import annotations
@@ -140,8 +141,7 @@ class PreforkServer(Supervisor):
         self._next_start[child.slot] = time.monotonic() + pause
 
     def stop_accepting(self) -> None:
-        # Only the parent's copy closes: shutdown(2) would also reset every connection waiting
+        # Only the parent's copy closes: shutdown(2) here would reset every connection waiting
         # in the backlog, whose handshakes the kernel already completed. The workers, told to
-        # stop next, take what waits there, serve it, and close their copies; the socket stops
-        # listening when the last one exits.
+        # stop next, take what waits there and then shut the socket down (worker.py).
         self.listener.close()

@@ -34,6 +34,7 @@ thread needs no signal handler that does anything but raise :class:`WorkerTimeou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -250,9 +251,11 @@ class Worker:
     def _drain(self, poller: ConnectionPoller) -> None:
         """Stopping: accept nothing more, close idle connections, finish what has arrived."""
         poller.stop_accepting()
-        # What waits in the backlog was accepted by the kernel: serve it, do not reset it (the
-        # siblings take their share; the socket stops listening when the last worker exits).
+        # What waits in the backlog was accepted by the kernel: take it to serve it, then shut
+        # the listener down, which refuses new connections for every process that holds it.
         poller.accept_pending()
+        with contextlib.suppress(OSError):
+            poller.listener.shutdown(socket.SHUT_RDWR)
         deadline = time.monotonic() + self.between_requests
         while poller.held and time.monotonic() < deadline:
             poller.close_idle()
