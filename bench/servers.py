@@ -249,7 +249,7 @@ OURS_STATIC: Final = Server(
         "warning",
     ),
     ready_path="/healthz",
-    description="socketlab threaded-web, a thread per connection",
+    description="socketlab threaded-web: a poller holds connections, a thread pool serves requests",
 )
 
 OURS_STATIC_LOGGING: Final = Server(

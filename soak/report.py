@@ -24,7 +24,14 @@ def render(doc: dict[str, Any]) -> str:
     lines = [BEGIN, ""]
     versions = ", ".join(f"{k} {v}" for k, v in doc.get("versions", {}).items())
     kind = "short run (`--short`)" if doc.get("short") else "full run"
-    lines += [f"A {kind}, {doc.get('seconds', 0)} s; {versions}.", ""]
+    reruns = doc.get("partial_reruns") or []
+    again = (
+        f" Rows of {', '.join(sorted({k for run in reruns for k in run}))} are from "
+        f"{len(reruns)} later partial run(s) (`--only`)."
+        if reruns
+        else ""
+    )
+    lines += [f"A {kind}, {doc.get('seconds', 0)} s; {versions}.{again}", ""]
     if doc.get("slow_clients"):
         lines += [
             "### A normal client during slowhttptest attacks",

@@ -211,7 +211,7 @@ def sigterm_case(root: Path, work: Path) -> list[dict[str, Any]]:
 def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """A partial run (``--only``) replaces the rows it measured in the last full run's
     document and keeps the others (rows are matched by server, and attack)."""
-    out = {**old, **{k: v for k, v in new.items() if not isinstance(v, list)}}
+    out = {**old, **{k: v for k, v in new.items() if not isinstance(v, list) and k != "seconds"}}
     for key, rows in new.items():
         if not isinstance(rows, list):
             continue

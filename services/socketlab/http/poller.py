@@ -96,16 +96,6 @@ class Held:
         self.lingering = False  # an error was answered: discard what comes until EOF or deadline
         self.working = False  # a worker has it; the poller does not watch it
 
-    @property
-    def idle(self) -> bool:
-        """Waiting for a request of which nothing has arrived: closing it loses nothing."""
-        return (
-            not self.working
-            and not self.lingering
-            and self.request is None
-            and not self.conn.parser.buffer
-        )
-
 
 class ConnectionPoller:
     """Accepts on ``listener``; holds connections until a request is ready, then dispatches."""
@@ -170,11 +160,6 @@ class ConnectionPoller:
             self._wake_w.send(b"x")
 
     # -- the loop (one thread) ---------------------------------------------------------------------
-
-    @property
-    def waiting(self) -> int:
-        """Connections held here, not in a worker."""
-        return sum(1 for held in self.held if not held.working)
 
     def start_accepting(self) -> None:
         if not self._accepting and self.listener.fileno() >= 0:
