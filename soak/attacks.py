@@ -123,18 +123,19 @@ def normal_client(port: int, path: str, seconds: float) -> Measured:
     while time.monotonic() < end:
         started = time.monotonic()
         requests += 1
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
             conn.request("GET", path, headers={"Connection": "close"})
             response = conn.getresponse()
             response.read()
-            conn.close()
             if 200 <= response.status < 300:
                 latencies.append((time.monotonic() - started) * 1000)
             else:
                 failures += 1
         except (OSError, http.client.HTTPException):
             failures += 1
+        finally:
+            conn.close()
         left = INTERVAL - (time.monotonic() - started)
         if left > 0:
             time.sleep(left)

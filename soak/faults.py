@@ -134,12 +134,11 @@ def _open_close(port: int, count: int) -> int:
     errors = 0
     for i in range(count):
         try:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            if i % 3 == 1:
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: soak\r\n\r\n")
-            elif i % 3 == 2:
-                sock.sendall(b"GET / HTTP/1.1\r\nHo")
-            sock.close()
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                if i % 3 == 1:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: soak\r\n\r\n")
+                elif i % 3 == 2:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHo")
         except OSError:
             errors += 1
     return errors
@@ -173,16 +172,17 @@ class Load:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
                 conn.request("GET", self.path, headers={"Connection": "close"})
                 response = conn.getresponse()
                 response.read()
-                conn.close()
                 good = response.status == 200
                 what = f"status {response.status}"
             except (OSError, http.client.HTTPException) as exc:
                 good, what = False, type(exc).__name__
+            finally:
+                conn.close()
             with self._lock:
                 if good:
                     self.ok += 1
@@ -259,10 +259,13 @@ def sigterm_under_load(
 
     def one() -> None:
         good = False
+        sock: socket.socket | None = None
         try:
             sock = socket.create_connection(("127.0.0.1", port), timeout=15)
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n".encode())
         except OSError:
+            if sock is not None:
+                sock.close()
             sock = None
         with contextlib.suppress(threading.BrokenBarrierError):
             sent.wait(10)
@@ -294,4 +297,102 @@ def sigterm_under_load(
     answered = sum(results)
     return Term(
         in_flight, answered, in_flight - answered, code, round(time.monotonic() - signalled, 2)
+    )
+
+
+@dataclass
+class Flood:
+    datagrams: int
+    flood_seconds: float
+    member_sent: int
+    member_received: int
+    member_loss: int
+    flooder_relayed: int
+    flooder_allowed: int
+    rss_before_kib: int
+    rss_after_kib: int
+
+    @property
+    def held(self) -> bool:
+        return self.member_loss == 0 and self.flooder_relayed <= self.flooder_allowed
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _udp(port: int, nick: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.connect(("127.0.0.1", port))
+    sock.settimeout(5)
+    sock.send(f"JOIN {nick}".encode())
+    while not sock.recv(600).startswith(b"WELCOME"):
+        pass
+    return sock
+
+
+def udp_flood(
+    port: int, pid: int, datagrams: int = 100_000, *, rate: float = 20.0, burst: int = 40
+) -> Flood:
+    """A member flooding ``datagrams`` MSGs from one address while two members talk at 10/s:
+    the listener must get every member message, the flood only up to the rate limit."""
+    talker, listener, flooder = _udp(port, "talker"), _udp(port, "listener"), _udp(port, "flood")
+    received: dict[str, int] = {}
+    stop = threading.Event()
+
+    def listen() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                data = listener.recv(600)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            parts = data.split(b" ", 3)
+            if parts[0] == b"MSG" and len(parts) > 1:
+                nick = parts[1].decode()
+                received[nick] = received.get(nick, 0) + 1
+            elif parts[0] == b"PING":
+                pass
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    rss_before = _rss_kib(pid)
+    sent = 0
+    flood_started = time.monotonic()
+    flooder.setblocking(False)
+    next_talk = time.monotonic()
+    for i in range(datagrams):
+        with contextlib.suppress(BlockingIOError):
+            flooder.send(b"MSG flood %d" % i)
+        if time.monotonic() >= next_talk:
+            talker.send(b"MSG hello %d" % sent)
+            sent += 1
+            next_talk += 0.1
+    flood_seconds = time.monotonic() - flood_started
+    # a few more at the talker's pace, after the flood, then let the relay settle
+    time.sleep(1.0)
+    rss_after = _rss_kib(pid)
+    stop.set()
+    thread.join(2)
+    for sock in (talker, listener, flooder):
+        with contextlib.suppress(OSError):
+            sock.send(b"LEAVE")
+        sock.close()
+    allowed = int(burst + rate * (flood_seconds + 1.0)) + 1
+    return Flood(
+        datagrams,
+        round(flood_seconds, 2),
+        sent,
+        received.get("talker", 0),
+        sent - received.get("talker", 0),
+        received.get("flood", 0),
+        allowed,
+        rss_before,
+        rss_after,
     )

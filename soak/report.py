@@ -106,6 +106,20 @@ def render(doc: dict[str, Any]) -> str:
                 f"{row['cut_off']} | {row['exit_code']} | {row['stop_seconds']} |"
             )
         lines.append("")
+    flood = doc.get("udp_flood")
+    if flood:
+        lines += [
+            "### A UDP flood at udp-chat",
+            "",
+            f"One member sent {flood['datagrams']} `MSG` datagrams from one address as fast as "
+            f"it could ({flood['flood_seconds']} s) while another sent one every 0.1 s: the "
+            f"listening member got {flood['member_received']} of its {flood['member_sent']} "
+            f"(loss {flood['member_loss']}), and {flood['flooder_relayed']} of the flood "
+            f"(the rate limit allows at most {flood['flooder_allowed']} in that time). The "
+            f"server's resident memory: {flood['rss_before_kib']} KiB before, "
+            f"{flood['rss_after_kib']} KiB after.",
+            "",
+        ]
     problems = doc.get("problems", [])
     lines += ["### Verdict", ""]
     if problems:

@@ -11,10 +11,12 @@ Cases, each against the lab's servers run as plain processes (like ``make bench`
   (bench/idle.py's measure);
 * ``sigkill`` -- SIGKILL of a prefork worker every second under load: how long until the pool
   is full again, and what the load saw;
-* ``sigterm`` -- SIGTERM while requests are in flight: every one of them answered, exit 0.
+* ``sigterm`` -- SIGTERM while requests are in flight: every one of them answered, exit 0;
+* ``udp-flood`` -- 100,000 datagrams from one member at udp-chat: the other members lose
+  nothing, the flood is rate-limited, memory stays flat.
 
 Writes docs/reliability.json and docs/RELIABILITY.md (the part between the markers). Not done
-here (yet): the UDP flood at udp-chat and ``docker restart`` of each service.
+here (yet): ``docker restart`` of each service under load.
 """
 
 from __future__ import annotations
@@ -233,6 +235,23 @@ def _in_order(kept: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[di
     )
 
 
+UDP_CHAT: Final = Server(
+    "udp-chat",
+    _py("socketlab.udp_chat", "--host", "127.0.0.1", "--port", "{port}", "--log-level", "error"),
+    kind="udp",
+    description="socketlab udp-chat with its default limits (20 datagrams/s, burst 40)",
+)
+
+
+def udp_flood_case(root: Path, work: Path, *, short: bool) -> dict[str, Any]:
+    with running(UDP_CHAT, root, work) as run:
+        result = faults.udp_flood(run.port, run.pid, 10_000 if short else 100_000)
+        run.check_alive()
+    row = {"server": UDP_CHAT.name, **asdict(result), "held": result.held}
+    print(f"soak: udp flood {row}", flush=True)
+    return row
+
+
 def judge(doc: dict[str, Any]) -> list[str]:
     """What the issue requires that this run did not show (empty: all held)."""
     problems = []
@@ -249,6 +268,12 @@ def judge(doc: dict[str, Any]) -> list[str]:
     kill = doc.get("sigkill")
     if kill and (kill["worst_recovery_ms"] or 0) > 1000:
         problems.append(f"prefork pool not back within 1 s: {kill['worst_recovery_ms']} ms")
+    flood = doc.get("udp_flood")
+    if flood and not flood["held"]:
+        problems.append(
+            f"udp-chat flood: member loss {flood['member_loss']}, flood relayed "
+            f"{flood['flooder_relayed']} of at most {flood['flooder_allowed']}"
+        )
     for row in doc.get("sigterm", []):
         if row["cut_off"] or row["exit_code"] != 0:
             problems.append(f"{row['server']}: SIGTERM cut off {row['cut_off']} requests")
@@ -306,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             doc["sigkill"] = sigkill_case(root, work, short=args.short)
         if not only or "sigterm" in only:
             doc["sigterm"] = sigterm_case(root, work)
+        if not only or "udp-flood" in only:
+            doc["udp_flood"] = udp_flood_case(root, work, short=args.short)
     if only and args.out_json.exists():
         doc = merged(json.loads(args.out_json.read_text()), doc)
     doc.setdefault("slow_clients", [])

@@ -40,6 +40,7 @@ def test_every_soak_case_in_short(tmp_path: Path) -> None:
     assert doc["idle"]["held"] > 0
     assert doc["sigkill"]["kills"] >= 2
     assert all(row["cut_off"] == 0 for row in doc["sigterm"])
+    assert doc["udp_flood"]["member_loss"] == 0
     text = md.read_text()
     assert "<!-- soak:begin" in text
     assert "| threaded-web | slowloris |" in text
