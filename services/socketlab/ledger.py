@@ -154,6 +154,7 @@ class _Peer:
     datagrams_out: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class UdpSessions:
@@ -171,11 +172,13 @@ class UdpSessions:
         idle: float,
         role: str = "server",
         clock: Callable[[], float] = time.monotonic,
+        on_end: Callable[[tuple[Any, ...]], None] | None = None,
     ) -> None:
         self.local = local
         self.idle = idle
         self.role = role
         self.clock = clock
+        self.on_end = on_end
         self.peers: dict[tuple[Any, ...], _Peer] = {}
         self._next_expiry = clock() + idle
 
@@ -197,6 +200,10 @@ class UdpSessions:
         peer.datagrams_out += 1
         peer.bytes_out += size
 
+    def note(self, addr: tuple[Any, ...], **fields: Any) -> None:
+        """Add fields to the line of ``addr``'s session (the relay names its upstream leg)."""
+        self._peer(addr).extra.update(fields)
+
     def expire(self) -> None:
         """End the sessions of peers silent for ``idle`` seconds (cheap when nothing is due)."""
         now = self.clock()
@@ -213,6 +220,8 @@ class UdpSessions:
 
     def _end(self, addr: tuple[Any, ...], why: str) -> None:
         peer = self.peers.pop(addr)
+        if self.on_end is not None:
+            self.on_end(addr)
         write(
             "udp",
             self.role,
@@ -226,6 +235,7 @@ class UdpSessions:
                 "start": stamp(peer.started_wall),
                 "duration_ms": round((peer.last - peer.started) * 1000, 1),
                 "ended": why,
+                **peer.extra,
             },
         )
 
