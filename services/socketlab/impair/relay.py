@@ -268,8 +268,9 @@ class Session:
             with contextlib.suppress(OSError):
                 if reset:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                else:
-                    sock.shutdown(socket.SHUT_RDWR)  # wakes our own readers blocked in recv()
+                # Wakes our own reader blocked in recv() (close() alone would not); SHUT_RD sends
+                # nothing, so a reset stays a reset (the close with SO_LINGER 0 sends the RST).
+                sock.shutdown(socket.SHUT_RD if reset else socket.SHUT_RDWR)
             sock.close()
 
 
