@@ -53,27 +53,46 @@ outdir=$(cd "$outdir" && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 files=()
 pids=()
+names=()
 echo "capture: ${services[*]} for ${duration} s on $iface${filter:+ (filter: $filter)}; Ctrl-C ends it early"
 for name in "${services[@]}"; do
 	file="$name-$stamp.pcap"
 	files+=("$outdir/$file")
+	names+=("$project-capture-$name")
 	# --init: a PID 1 that passes Ctrl-C (SIGINT) on to timeout and tcpdump. timeout sends
 	# tcpdump SIGINT at the limit too: tcpdump then finishes the file and prints its counts.
-	# -Z root: tcpdump would otherwise drop to its own user, which cannot write the host's dir.
+	# -Z root (with SETUID and SETGID to do it): tcpdump would otherwise drop to its own user
+	# before it opens the file, and that user cannot write the directory of the host.
 	# $filter is one argument: tcpdump joins its words into the expression itself.
-	docker run --rm --init --name "$project-capture-$name" \
+	docker run --rm --init --name "${names[-1]}" \
 		--network "container:${ids[$name]}" \
-		--cap-drop ALL --cap-add NET_RAW --cap-add NET_ADMIN \
+		--cap-drop ALL --cap-add NET_RAW --cap-add NET_ADMIN --cap-add SETUID --cap-add SETGID \
 		--volume "$outdir:/captures" \
 		"$image" \
 		timeout --signal INT "$duration" \
 		tcpdump -i "$iface" -U -n -Z root -w "/captures/$file" ${filter:+"$filter"} &
 	pids+=($!)
 done
+# Ctrl-C: this script lives on to summarise the files, and passes SIGINT to each helper itself
+# (a background `docker run` may have SIGINT ignored, as a non-interactive shell starts it):
+# tini hands it to timeout, timeout to tcpdump, which finishes its file. `wait` returns early
+# when a signal comes in, so wait again until each helper is really gone.
+stop_helpers() {
+	echo "capture: stopping (Ctrl-C): finishing the files" >&2
+	docker kill --signal INT "${names[@]}" >/dev/null 2>&1 || true
+}
+trap stop_helpers INT TERM
 status=0
 for pid in "${pids[@]}"; do
-	wait "$pid" || status=$?
+	while kill -0 "$pid" 2>/dev/null; do
+		code=0
+		wait "$pid" || code=$?
+		(( code > 128 )) && kill -0 "$pid" 2>/dev/null && continue
+		(( code != 0 )) && status=$code
+		break
+	done
 done
+trap - INT TERM
 # 124: timeout's "the limit was reached", which is how a capture normally ends.
 if (( status != 0 && status != 124 )); then
 	echo "capture: tcpdump failed (exit $status)" >&2

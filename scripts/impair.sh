@@ -93,7 +93,7 @@ iptables -I INPUT -i eth0 -j $CHAIN_IN && iptables -I OUTPUT -o eth0 -j $CHAIN_O
 		if ! docker run --rm --cap-drop ALL --cap-add NET_ADMIN --user root --network none "$image" \
 			tc qdisc add dev lo root netem delay 1ms >/dev/null 2>&1; then
 			echo "impair: this kernel has no sch_netem, so no delay or jitter in the kernel;" \
-				"use the relay instead: make impair PROFILE=slow-web LATENCY_MS=${delay%ms} JITTER_MS=${jitter%ms}"
+				"use the relay instead: make impair PROFILE=slow-web LATENCY_MS=${delay%ms}${jitter:+ JITTER_MS=${jitter%ms}}"
 			delay="" jitter=""
 		fi
 	fi
@@ -111,9 +111,10 @@ iptables -I INPUT -i eth0 -j $CHAIN_IN && iptables -I OUTPUT -o eth0 -j $CHAIN_O
 		exit 1
 	fi
 	in_namespace "$id" "set -e
-$script
-tc qdisc show dev eth0"
-	echo "impair: $service: $(IFS=,; echo "${said[*]}"); make impair-clear SERVICE=$service undoes it"
+$script"
+	local joined
+	joined=$(printf '%s; ' "${said[@]}")
+	echo "impair: $service: ${joined%; }. make impair-clear SERVICE=$service undoes it"
 }
 
 clear_cmd() {
