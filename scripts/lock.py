@@ -55,7 +55,7 @@ def main() -> int:
         pylock = tomllib.loads(out.read_text(encoding="utf-8"))
     header = [
         f"# interpreter: {interpreter_tag()}",
-        f"# The dependency group '{GROUP}' of pyproject.toml, resolved: make lock writes this file.",
+        f"# The dependency group '{GROUP}' of pyproject.toml, resolved (make lock writes it).",
     ]
     LOCK.write_text("\n".join([*header, *lock_lines(pylock)]) + "\n", encoding="utf-8")
     print(f"lock: wrote {LOCK.name} ({len(lock_lines(pylock))} packages, {interpreter_tag()})")
