@@ -7,10 +7,10 @@
 The file is read with scapy's streaming reader (``PcapReader``: one packet at a time, so a
 large capture never has to fit in memory). For each TCP connection and each UDP pair of
 endpoints it prints the packets, bytes and duration; for TCP also the handshake and its round
-trip times as the capture point saw them (SYN to SYN-ACK, SYN-ACK to ACK), the HTTP requests that
-went over it (keep-alive reuse: more than one), the FINs, resets and retransmissions (a data
-segment whose sequence number and length were already seen in the same direction); for UDP the
-datagrams each endpoint sent and received.
+trip times as the capture point saw them (SYN to SYN-ACK, SYN-ACK to ACK), the HTTP requests
+that went over it (keep-alive reuse: more than one; a retransmitted one counts once), the FINs,
+resets and retransmissions (a data segment whose sequence number and length were already seen
+in the same direction); for UDP the datagrams each endpoint sent and received.
 
 Host-side tool: it may use PyPI packages (scapy is pinned in pyproject.toml's group test); the
 lab's images never run it.
@@ -147,13 +147,13 @@ class Summary:
         if flags & RST:
             conv.resets += 1
         if payload:
-            if payload.startswith(HTTP_METHODS):
-                conv.requests += 1
             mark = (src, int(tcp.seq), len(payload))
             if mark in conv.seen:
                 conv.retransmissions += 1
             else:
                 conv.seen.add(mark)
+                if payload.startswith(HTTP_METHODS):
+                    conv.requests += 1
 
     def as_dict(self) -> dict[str, Any]:
         convs = sorted(self.conversations.values(), key=lambda c: c.first)

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "docs" / "labs" / "scripts"
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "socketlab")
 # The services `make up` starts; the exercises use every one of them.
-SERVICES = ("threaded-web", "multiprocess-web", "udp-chat", "browser", "outsider")
+SERVICES = ("threaded-web", "multiprocess-web", "udp-chat", "browser", "outsider", "impair")
 # Seconds one command may take; the exercises' commands finish in a few seconds.
 COMMAND_TIMEOUT = 60.0
 
