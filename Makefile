@@ -250,15 +250,17 @@ DELAY ?=
 JITTER ?=
 # The relay's toxics, as make variables (a profile's keys in configs/impair.toml, upper case).
 TOXICS := LATENCY_MS JITTER_MS BANDWIDTH RESET_AFTER SLOW_CLOSE_MS TIMEOUT_MS STREAM
-# make ledger HAR=browser.har adds the browser's HAR entries to its connections.
+# make ledger HAR=browser.har adds the browser's HAR entries to its connections; LOGS=files adds
+# ledger lines from elsewhere (what a `docker compose exec browser ...` run printed).
 HAR ?=
+LOGS ?=
 
-capture: venv ## Capture SERVICE's packets (SECONDS=10 FILTER=) into captures/, print a summary
+capture: venv ## Capture a SERVICE's packets (SECONDS, FILTER) into captures/, print a summary
 	@if [[ -z "$(SERVICE)" ]]; then echo "capture: say which: make capture SERVICE=threaded-web (or all)" >&2; exit 2; fi
 	@BASE_IMAGE=$(BASE_TAG) SUMMARY="$(VENV_PY) scripts/pcap_summary.py" \
 		scripts/capture.sh "$(SERVICE)" "$(SECONDS)" "$(FILTER)"
 
-impair: ## Kernel loss/rate/delay on SERVICE (LOSS=20%), or a relay PROFILE's toxics (PROFILE=slow-web)
+impair: ## Kernel loss, rate, delay on a SERVICE (LOSS 20%), or a relay PROFILE's toxics
 	@if [[ -n "$(PROFILE)" ]]; then \
 		BASE_IMAGE=$(BASE_TAG) scripts/impair.sh profile "$(PROFILE)" \
 			$(foreach t,$(TOXICS),$(if $($(t)),$(t)=$($(t)))) $(if $(LOSS),LOSS=$(LOSS)); \
@@ -271,8 +273,8 @@ impair: ## Kernel loss/rate/delay on SERVICE (LOSS=20%), or a relay PROFILE's to
 impair-clear: ## Undo kernel shaping on SERVICE (default: every service of the lab)
 	@BASE_IMAGE=$(BASE_TAG) scripts/impair.sh clear "$(SERVICE)"
 
-ledger: ## One table of every finished connection from the lab's logs (HAR=file adds a HAR)
-	@$(COMPOSE) logs --no-color | $(PYTHON) scripts/ledger_table.py - $(if $(HAR),--har "$(HAR)")
+ledger: ## One table of every finished connection from the lab's logs (HAR, LOGS add more)
+	@$(COMPOSE) logs --no-color | $(PYTHON) scripts/ledger_table.py - $(LOGS) $(if $(HAR),--har "$(HAR)")
 
 clean: ## Remove .venv and Python caches (images stay: make clean-images)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

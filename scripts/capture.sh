@@ -100,7 +100,7 @@ fi
 for file in "${files[@]}"; do
 	if [[ -s "$file" ]]; then
 		echo "capture: wrote ${file#"$PWD/"} ($(stat -c %s "$file") bytes)"
-		$summary "$file"
+		$summary "${file#"$PWD/"}"
 	else
 		echo "capture: no file for ${file#"$PWD/"}" >&2
 		status=1

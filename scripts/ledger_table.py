@@ -56,10 +56,19 @@ def port_of(addr: str) -> int:
         return -1
 
 
+def is_loopback(addr: str) -> bool:
+    host = host_of(addr)
+    return host.startswith("127.") or host == "::1"
+
+
 def is_gateway(addr: str) -> bool:
     """Docker's bridge gateway: the first address of the network (the lab's are x.y.z.1)."""
     host = host_of(addr)
-    return host.count(".") == 3 and host.endswith(".1")
+    return host.count(".") == 3 and host.endswith(".1") and not is_loopback(addr)
+
+
+WILDCARDS = ("0.0.0.0", "::")
+"""A UDP server bound to every address sees its own address as one of these."""
 
 
 @dataclass
@@ -85,7 +94,12 @@ def join(records: list[dict[str, Any]], har: dict[str, Any] | None = None) -> li
     servers = [r for r in records if r.get("role") == "server"]
     clients = [r for r in records if r.get("role") == "client"]
     relays = [r for r in records if r.get("role") == "relay"]
-    by_pair = {(r["ledger"], r["local"], r["remote"]): r for r in servers}
+    by_pair: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in servers:
+        local = r["local"]
+        if host_of(local) in WILDCARDS:  # matched by its port: any address of the host
+            local = f"*:{port_of(local)}"
+        by_pair[(r["ledger"], local, r["remote"])] = r
     relay_by_client = {(r["ledger"], r["remote"], r["local"]): r for r in relays}
     used: set[int] = set()
     rows: list[Row] = []
@@ -97,13 +111,18 @@ def join(records: list[dict[str, Any]], har: dict[str, Any] | None = None) -> li
         used.add(id(record))
         return record
 
+    def server_for(kind: str, local: object, remote: object) -> dict[str, Any] | None:
+        """The server's line for a connection to ``local`` from ``remote``, if there is one."""
+        if not isinstance(local, str) or not isinstance(remote, str):
+            return None
+        exact = take(by_pair.get((kind, local, remote)))
+        return exact or take(by_pair.get((kind, f"*:{port_of(local)}", remote)))
+
     for client in clients:
         kind = client["ledger"]
         relay = take(relay_by_client.get((kind, client["local"], client["remote"])))
         if relay is not None:
-            server = take(
-                by_pair.get((kind, relay.get("upstream_remote"), relay.get("upstream_local")))
-            )
+            server = server_for(kind, relay.get("upstream_remote"), relay.get("upstream_local"))
             row = _row(client, server, relay)
             row.via = [f"impair {relay['local']} -> {relay.get('upstream_local', '?')}"]
             row.note = (
@@ -111,7 +130,7 @@ def join(records: list[dict[str, Any]], har: dict[str, Any] | None = None) -> li
                 f"{relay.get('upstream_local')}, not {client['local']}"
             )
         else:
-            server = take(by_pair.get((kind, client["remote"], client["local"])))
+            server = server_for(kind, client["remote"], client["local"])
             row = _row(client, server, None)
             row.note = (
                 "same addresses on both sides"
@@ -126,9 +145,7 @@ def join(records: list[dict[str, Any]], har: dict[str, Any] | None = None) -> li
             continue
         used.add(id(relay))
         kind = relay["ledger"]
-        server = take(
-            by_pair.get((kind, relay.get("upstream_remote"), relay.get("upstream_local")))
-        )
+        server = server_for(kind, relay.get("upstream_remote"), relay.get("upstream_local"))
         row = _row(None, server, relay)
         row.via = [f"impair {relay['local']} -> {relay.get('upstream_local', '?')}"]
         row.note = (
@@ -142,14 +159,14 @@ def join(records: list[dict[str, Any]], har: dict[str, Any] | None = None) -> li
         if id(server) in used:
             continue
         row = _row(None, server, None)
-        if is_gateway(server["remote"]):
+        if is_loopback(server["remote"]):
+            row.note = "inside the container itself (a healthcheck or docker exec)"
+        elif is_gateway(server["remote"]):
             row.via = ["docker-proxy (published port)"]
             row.note = (
                 f"address changed: from outside the lab; the server saw the gateway "
                 f"{server['remote']}, not the real client"
             )
-        elif host_of(server["remote"]) in ("127.0.0.1", "::1"):
-            row.note = "inside the container itself (a healthcheck or docker exec)"
         else:
             row.note = "no line from the client side (not a lab service, or not finished)"
         rows.append(row)
@@ -207,7 +224,11 @@ def _har_by_port(har: dict[str, Any] | None) -> dict[int, list[str]]:
     return out
 
 
-def render(rows: list[Row], out: TextIO) -> None:
+def render(rows: list[Row], out: TextIO, *, everything: bool = False) -> None:
+    hidden = 0
+    if not everything:
+        shown = [r for r in rows if not r.note.startswith("inside the container")]
+        hidden, rows = len(rows) - len(shown), shown
     if not rows:
         print("ledger: no ledger lines found (is the lab running? make up)", file=out)
         return
@@ -230,7 +251,8 @@ def render(rows: list[Row], out: TextIO) -> None:
             print(f"{'':28} ^ HAR: {len(r.har)} request(s): {', '.join(r.har[:4])}", file=out)
     changed = sum(1 for r in rows if r.note.startswith("address changed"))
     print(
-        f"ledger: {len(rows)} conversations, {changed} where an address changed on the way",
+        f"ledger: {len(rows)} conversations, {changed} where an address changed on the way"
+        + (f"; {hidden} inside a container (healthchecks) not shown: --all" if hidden else ""),
         file=out,
     )
 
@@ -240,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("logs", nargs="*", default=["-"], help="log files; - for stdin")
     parser.add_argument("--har", type=Path, help="a browser HAR to match by local port")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON lines")
+    parser.add_argument(
+        "--all", action="store_true", help="also the conversations inside one container"
+    )
     args = parser.parse_args(argv)
     records: list[dict[str, Any]] = []
     for name in args.logs:
@@ -264,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row.as_dict()))
     else:
-        render(rows, sys.stdout)
+        render(rows, sys.stdout, everything=args.all)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.labs
 
 URL = "http://impair:8080/"
 LATENCY = 0.1
+PARALLEL_LATENCY_MS = 300
 
 
 def profile(*pairs: str) -> str:
@@ -33,10 +35,12 @@ def profile(*pairs: str) -> str:
 
 
 def load(lab: RunningLab, name: str, *flags: str) -> dict[str, Any]:
-    """Load the page through the relay in the browser's container; return its HAR."""
+    """Load the page through the relay in the browser's container; return its HAR, with what
+    the run printed (its ledger lines among it) under ``_output``."""
     path = f"/tmp/{name}.har"
-    lab.exec("browser", "python3", "-m", "socketlab.browser", *flags, "--har", path, URL)
+    out = lab.exec("browser", "python3", "-m", "socketlab.browser", *flags, "--har", path, URL)
     har: dict[str, Any] = json.loads(lab.exec("browser", "cat", path).stdout)
+    har["_output"] = out.stdout
     return har
 
 
@@ -52,13 +56,16 @@ def onload(har: dict[str, Any]) -> float:
 
 @pytest.fixture(scope="module")
 def hars(lab: RunningLab) -> Iterator[dict[str, dict[str, Any]]]:
-    """The same page at 0 ms and at 100 ms, then with one and six connections at 100 ms."""
+    """The same page at 0 ms and at 100 ms, then with one and six connections at 300 ms."""
     os.chdir(REPO_ROOT)
     try:
         profile("LATENCY_MS=0")
         out = {"fast": load(lab, "fast")}
         profile()  # the file's own value: 100 ms
         out["slow"] = load(lab, "slow")
+        # A longer cable for the race between one and six connections: the machine's own noise
+        # (tens of ms when it is busy) then matters less against the round trips it compares.
+        profile(f"LATENCY_MS={PARALLEL_LATENCY_MS}")
         out["one"] = load(lab, "one", "--max-connections-per-host", "1")
         out["six"] = load(lab, "six")
         yield out
@@ -71,8 +78,10 @@ def test_relay_latency_adds_once_per_round_trip_to_wait(
 ) -> None:
     fast = document(hars["fast"])["timings"]["wait"]
     slow = document(hars["slow"])["timings"]["wait"]
-    grew = (slow - fast) / 1000
-    assert 0.9 * LATENCY <= grew < 2 * LATENCY, (fast, slow)
+    # At least the latency, and clearly more than without it (the fast load's own wait, a few
+    # ms of the relay connecting upstream, is noise on a shared machine: hence half, not all).
+    assert LATENCY * 1000 <= slow < 3 * LATENCY * 1000, (fast, slow)
+    assert (slow - fast) / 1000 >= 0.5 * LATENCY, (fast, slow)
     for entry in hars["slow"]["log"]["entries"]:  # every request is one round trip
         assert entry["timings"]["wait"] >= 0.9 * LATENCY * 1000, entry["request"]["url"]
 
@@ -95,12 +104,21 @@ def test_six_parallel_connections_beat_one_under_latency(
 def test_ledger_shows_the_relay_between_browser_and_server(
     lab: RunningLab, hars: dict[str, dict[str, Any]]
 ) -> None:
-    logs = "".join(lab.logs(s) for s in ("browser", "impair", "threaded-web"))
     from scripts import ledger_table  # host-side tool, imported from the repository root
 
-    rows = ledger_table.join(list(ledger_table.read_lines(logs.splitlines())), hars["six"])
     six_ports = {e["_localPort"] for e in hars["six"]["log"]["entries"]}
-    mine = [r for r in rows if r.har and r.har[0].startswith(URL)]
+    deadline = time.monotonic() + 15
+    while True:
+        # A browser run with `docker compose exec` prints its ledger lines to the terminal, not
+        # to the container's log: they are joined with the relay's and threaded-web's logs. The
+        # relay writes a connection's line when both directions are closed, and it passes the
+        # server's FIN on 300 ms late like any other byte: wait for every line.
+        logs = hars["six"]["_output"] + "".join(lab.logs(s) for s in ("impair", "threaded-web"))
+        rows = ledger_table.join(list(ledger_table.read_lines(logs.splitlines())), hars["six"])
+        mine = [r for r in rows if r.har and r.har[0].startswith(URL)]
+        if all(len(r.services) == 3 for r in mine) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert mine, "no ledger row for the HAR's connections"
     assert {int(r.client.split()[0].rpartition(":")[2]) for r in mine} >= six_ports
     for row in mine:
