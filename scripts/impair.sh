@@ -108,7 +108,7 @@ iptables -I INPUT -i eth0 -j $CHAIN_IN && iptables -I OUTPUT -o eth0 -j $CHAIN_O
 		said+=("rate $rate out (tbf)")
 	fi
 	if ((${#said[@]} == 0)); then
-		exit 1
+		exit 0  # only a delay was asked for, and the line above said why there is none
 	fi
 	in_namespace "$id" "set -e
 $script"
