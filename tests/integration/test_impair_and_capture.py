@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, RUN_ID, RUN_LABEL, Lab
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
+
+from tests.support.containers import REPO_ROOT, RUN_ID, RUN_LABEL, Lab
 
 pytestmark = pytest.mark.integration
 

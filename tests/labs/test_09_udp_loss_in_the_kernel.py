@@ -7,7 +7,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import PROJECT, REPO_ROOT, RunningLab, run
+
+from tests.support.paths import REPO as REPO_ROOT
+from tests.support.running_lab import PROJECT, RunningLab, run
 
 pytestmark = pytest.mark.labs
 

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT, REPO_ROOT, RunningLab
 from scripts import ledger_table
+
+from tests.support.paths import REPO as REPO_ROOT
+from tests.support.running_lab import PROJECT, RunningLab
 
 pytestmark = pytest.mark.labs
 
