@@ -153,7 +153,7 @@ def test_capture_helper_records_a_services_traffic(
             text=True,
         )
         assert capture.stderr is not None
-        said = []
+        said: list[str] = []
         while not any("listening on" in line for line in said):  # tcpdump is ready
             line = capture.stderr.readline()
             assert line, "".join(said)  # ended without ever listening

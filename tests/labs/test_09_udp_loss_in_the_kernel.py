@@ -30,7 +30,7 @@ echo "=== bob"; cat /tmp/bob.out; echo "=== alice"; cat /tmp/alice.out
 def impair(*args: str) -> str:
     env_args = ["env", f"COMPOSE_PROJECT_NAME={PROJECT}"]
     result = run([*env_args, str(REPO_ROOT / "scripts" / "impair.sh"), *args], timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.exit_code == 0, result.stdout + result.stderr
     return result.stdout
 
 

@@ -32,7 +32,7 @@ def profile(*pairs: str) -> str:
         ],
         timeout=60,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.exit_code == 0, result.stdout + result.stderr
     return result.stdout
 
 
