@@ -14,7 +14,7 @@ MAKEFLAGS += --no-builtin-rules
 
 # Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
 # Adding a service is this one line (plus its Dockerfile and its compose.yaml entry).
-SERVICES := threaded-web multiprocess-web udp-chat browser impair
+SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser impair
 
 IMAGE_PREFIX := socketlab
 BASE_TAG := $(IMAGE_PREFIX)/base:latest

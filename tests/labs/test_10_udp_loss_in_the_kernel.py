@@ -1,4 +1,4 @@
-"""Exercise 9 (docs/labs/09-udp-loss-in-the-kernel.md): kernel loss on udp-chat, --reliable."""
+"""Exercise 10 (docs/labs/10-udp-loss-in-the-kernel.md): kernel loss on udp-chat, --reliable."""
 
 from __future__ import annotations
 

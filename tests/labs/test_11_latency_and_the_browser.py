@@ -1,4 +1,4 @@
-"""Exercise 10 (docs/labs/10-latency-and-the-browser.md): the relay's latency in HAR timings."""
+"""Exercise 11 (docs/labs/11-latency-and-the-browser.md): the relay's latency in HAR timings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exercise 11 (docs/labs/11-capture-a-page-load.md): a capture agrees with the ledger."""
+"""Exercise 12 (docs/labs/12-capture-a-page-load.md): a capture agrees with the ledger."""
 
 from __future__ import annotations
 
