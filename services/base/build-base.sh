@@ -39,10 +39,12 @@ lab_uid=10001
 #   tcpdump        look at the packets on the lab network
 #   dnsutils       dig: Docker's embedded DNS at 127.0.0.11
 #   ca-certificates  so that TLS tools work if a lab ever needs them
-#   slowhttptest   slow-client attacks (slowloris, slow body, slow read): exercise 10
+#   iptables       kernel packet loss (`statistic` match) for `make impair SERVICE=... LOSS=20%`,
+#                  run from a helper container with NET_ADMIN, never by a service
+#   slowhttptest   slow-client attacks (slowloris, slow body, slow read): exercise 13
 # `passwd` (useradd) and `login` are Priority: required, so minbase already has them.
 packages=(python3 iproute2 iputils-ping netcat-openbsd curl procps tcpdump dnsutils ca-certificates
-    slowhttptest)
+    iptables slowhttptest)
 
 log() { printf 'build-base: %s\n' "$*" >&2; }
 

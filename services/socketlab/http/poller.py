@@ -349,6 +349,7 @@ class ConnectionPoller:
             self._close(held)
             return
         self._idle.pop(held, None)
+        conn.tally.bytes_in += len(data)  # the connection's ledger line counts these too
         conn.parser.feed(data)
         self._advance(held, time.monotonic())
 

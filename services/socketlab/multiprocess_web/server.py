@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from .. import logs, settings, status
+from .. import ledger, logs, settings, status
 from ..http import errors
 from ..http.connection import Exchange
 from ..http.parser import Request
@@ -255,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         required_in_file=REQUIRED_IN_FILE,
     )
     logs.setup(args.log_level)
+    ledger.configure(SERVICE, args.ledger)
     soft, hard = raise_descriptor_limit()  # prefork workers hold many connections each
     log.info("descriptor limit %d (hard %d)", soft, hard)
     static: StaticFiles | None = None

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from .. import logs, settings, status, whoami
+from .. import ledger, logs, settings, status, whoami
 from ..http.connection import DEFAULT_CONFIG, ConnectionConfig, Exchange, Handler
 from ..http.poller import SWEEP_INTERVAL, ConnectionPoller, Held
 from ..http.settings import connection_config, server_settings
@@ -204,6 +204,7 @@ class ThreadedServer:
             if held is None:
                 return
             held.slot.worker = f"thread={name}"
+            held.conn.tally.thread = name  # the ledger names the last thread that served it
             try:
                 held.conn.serve()
             finally:
@@ -288,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     logs.setup(args.log_level)
+    ledger.configure(SERVICE, args.ledger)
     try:
         static = StaticFiles(args.root)
     except OSError as exc:

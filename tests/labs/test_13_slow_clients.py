@@ -1,4 +1,4 @@
-"""Exercise 10 (docs/labs/10-slow-clients.md): slowloris from the browser container against
+"""Exercise 13 (docs/labs/13-slow-clients.md): slowloris from the browser container against
 fork mode, threaded-web and prefork, with each server's /server-status read meanwhile.
 
 For each server, once: slowhttptest runs in the browser container (300 connections, bounded by
