@@ -254,15 +254,13 @@ print(json.dumps({"persistent": persistent, "closing": closing}))
 # requests are in progress together (threaded-web has no slow endpoint); then each head is
 # completed and each answer read.
 HELD_REQUESTS = """
-import json, socket, sys, time
+import json, socket, sys
 host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 socks = [socket.create_connection((host, port), timeout=10) for _ in range(n)]
-for sock in socks:
-    sock.sendall(b"GET /whoami HTTP/1.1\\r\\nHost: lab\\r\\n")
-time.sleep(0.3)  # every connection is now open and waiting for the rest of its head
+for sock in socks:  # n requests worked on at once: a second of work each, in a thread
+    sock.sendall(b"GET /whoami?delay=1 HTTP/1.1\\r\\nHost: lab\\r\\nConnection: close\\r\\n\\r\\n")
 answers = []
 for sock in socks:
-    sock.sendall(b"Connection: close\\r\\n\\r\\n")
     data = b""
     while chunk := sock.recv(65536):
         data += chunk
@@ -618,8 +616,8 @@ def test_6_keep_alive_is_visible(
 def test_7_threaded_web_serves_parallel_requests_in_threads_of_one_process(
     lab: Lab, web: DockerContainer, client_a: Container
 ) -> None:
-    """Requests in progress at the same time (each connection holds a half-sent head) are each
-    served by a thread of its own, all in the server's one process (PID 1)."""
+    """Requests worked on at the same time (/whoami?delay=1) are each served by a thread of
+    its own, all in the server's one process (PID 1)."""
     with lab.logs_on_failure(web, client_a):
         answers = lab.python(client_a, HELD_REQUESTS, "threaded-web", str(WEB_PORT), str(PARALLEL))
         assert [a["status"] for a in answers] == ["200"] * PARALLEL

@@ -239,3 +239,17 @@ def test_fork_mode_is_bounded_by_header_timeout(tmp_path: Path) -> None:
             assert sum(1 for row in rows if row["state"] == "reading-head") >= 4
         srv.signal(signal.SIGTERM)
         assert srv.wait() == 0
+
+
+def test_requests_worked_on_at_once_get_threads_of_their_own(threaded: Running) -> None:
+    """/whoami?delay= is a request that takes a while: three at once, three threads."""
+    socks = [threaded.connect() for _ in range(3)]
+    try:
+        for sock in socks:
+            sock.sendall(b"GET /whoami?delay=0.5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        threads = {json.loads(read_responses(sock, ["GET"])[0].body)["thread"] for sock in socks}
+    finally:
+        for sock in socks:
+            sock.close()
+    assert len(threads) == 3, threads
+    assert timed_get(threaded.port, b"GET /whoami?delay=9 HTTP/1.1\r\nHost: t\r\n\r\n")[0] == 400

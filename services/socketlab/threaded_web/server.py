@@ -35,6 +35,7 @@ from types import FrameType
 from typing import Final
 
 from .. import ledger, logs, settings, status, whoami
+from ..http import errors
 from ..http.connection import DEFAULT_CONFIG, ConnectionConfig, Exchange, Handler
 from ..http.poller import SWEEP_INTERVAL, ConnectionPoller, Held
 from ..http.settings import connection_config, server_settings
@@ -93,6 +94,27 @@ SETTINGS: Final = (
 )
 
 
+WHOAMI_MAX_DELAY: Final = 2.0
+"""Longest ``/whoami?delay=<seconds>``: a request that is worked on for a while, so that
+requests in progress at once are seen on threads of their own (exercise 06)."""
+
+
+def whoami_delay(query: str) -> float:
+    """The ``delay`` of a /whoami query (0 when absent); HTTPError 400 when it is not a number
+    from 0 to :data:`WHOAMI_MAX_DELAY`."""
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "delay":
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = -1.0
+            if not 0 <= seconds <= WHOAMI_MAX_DELAY:
+                raise errors.BadRequest(f"delay must be from 0 to {WHOAMI_MAX_DELAY:g} seconds")
+            return seconds
+    return 0.0
+
+
 class LabSite:
     """What threaded-web answers: the instruments, then the static site."""
 
@@ -111,6 +133,9 @@ class LabSite:
     def __call__(self, exchange: Exchange) -> None:
         path = exchange.request.path
         if path == "/whoami":
+            delay = whoami_delay(exchange.request.query)
+            if delay:
+                time.sleep(delay)  # in this worker thread: the poller and the others go on
             whoami.respond(exchange, SERVICE)
         elif path == "/healthz":
             exchange.respond(200, [("Content-Type", "text/plain; charset=utf-8")], b"ok\n")
