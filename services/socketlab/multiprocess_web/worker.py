@@ -72,6 +72,10 @@ ACCEPT_TICK: Final = 1.0
 """Seconds an idle prefork worker waits in select() before it reports in again and checks that
 its parent is still alive (gunicorn's sync worker wakes up at timeout / 2)."""
 
+DRAIN_GRACE: Final = 0.1
+"""Seconds a stopping worker still reads its idle connections before it closes them: a request
+sent just before the stop, not yet delivered by a loaded kernel, is then answered."""
+
 STOP_SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
@@ -257,6 +261,9 @@ class Worker:
         with contextlib.suppress(OSError):
             poller.listener.shutdown(socket.SHUT_RDWR)
         deadline = time.monotonic() + self.between_requests
+        grace = time.monotonic() + DRAIN_GRACE  # requests already on their way may arrive
+        while poller.held and time.monotonic() < grace:
+            poller.poll(DRAIN_GRACE / 2)
         while poller.held and time.monotonic() < deadline:
             poller.close_idle()
             if not poller.held:

@@ -58,6 +58,9 @@ idle keep-alive connections must fit; the descriptor limit may set a lower one."
 DESCRIPTOR_RESERVE: Final = 64
 """Descriptors kept for everything but clients: the listener, the poller, files being sent."""
 
+DRAIN_GRACE: Final = 0.1
+"""Seconds a stopping server still reads idle connections before it closes them (see _drain)."""
+
 GRACEFUL_TIMEOUT: Final = 5.0
 """Seconds in-flight requests get after SIGTERM; Docker's stop timeout (10 s) leaves room."""
 
@@ -264,6 +267,11 @@ class ThreadedServer:
             self.graceful_timeout,
         )
         deadline = time.monotonic() + self.graceful_timeout
+        # A moment for requests already on their way (sent, not yet delivered by the kernel
+        # under load) to arrive on idle connections: they are served, with Connection: close.
+        grace = time.monotonic() + DRAIN_GRACE
+        while time.monotonic() < grace:
+            poller.poll(DRAIN_GRACE / 2)
         while True:
             poller.close_idle()  # idle ones now; a request that already arrived is served
             with self._lock:
