@@ -298,6 +298,7 @@ class ConnectionPoller:
         sock.setblocking(False)
         self._selector.register(sock, selectors.EVENT_READ, held)
         self._idle[held] = None
+        log.debug("%s connected", conn.peer)
         self._readable(held)  # the request often came with the handshake: no extra poll
 
     def _evict(self) -> None:
@@ -494,6 +495,7 @@ class ConnectionPoller:
         self._forget(held)
 
     def _forget(self, held: Held) -> None:
+        log.debug("%s closed after %d requests", held.conn.peer, held.conn.requests)
         self.held.discard(held)
         self._idle.pop(held, None)
         self.scoreboard.close(held.slot)
