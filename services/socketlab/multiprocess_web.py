@@ -115,10 +115,6 @@ SETTINGS: Final = (
     Setting("log_level", str, "info", "logging level", choices=logs.LEVELS),
 )
 
-REQUIRED_IN_FILE: Final = tuple(s.name for s in SETTINGS)
-"""A config file must set every key: it is the service's documentation, so it is complete."""
-
-
 class Site:
     """What multiprocess-web answers, in this order: health, static files, the application."""
 
@@ -182,8 +178,7 @@ def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = settings.load(
-        SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], config_flag=True,
-        required_in_file=REQUIRED_IN_FILE,
+        SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], config_flag=True
     )
     logs.setup(args.log_level)
     static: StaticFiles | None = None

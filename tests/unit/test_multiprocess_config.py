@@ -24,7 +24,7 @@ from multiprocess_support import (
 
 from socketlab import settings
 from socketlab.apploader import AppLoadError, load_app
-from socketlab.multiprocess_web import PROG, REQUIRED_IN_FILE, SETTINGS
+from socketlab.multiprocess_web import PROG, SETTINGS
 
 CONFIG = REPO / "configs" / "multiprocess-web.toml"
 RUN_TIMEOUT = 20.0  # seconds for a server that must refuse to start
@@ -49,7 +49,7 @@ def write_config(tmp_path: Path, values: dict[str, Any]) -> Path:
 
 def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
     args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
-                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
+                         config_flag=True, environ={})
     assert args.mode == "prefork"
     assert args.app == "socketlab.labapp:app"
     lines = CONFIG.read_text().splitlines()
@@ -60,7 +60,7 @@ def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
 
 def test_shipped_config_values_are_the_documented_defaults() -> None:
     args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
-                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
+                         config_flag=True, environ={})
     for setting in SETTINGS:
         if setting.name == "host":
             continue  # loopback in the file; the container passes --host 0.0.0.0
@@ -73,7 +73,7 @@ def test_shipped_config_values_are_the_documented_defaults() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"prot": 8888}, r"unknown key 'prot'"),
+        ({"prot": 8888}, r"bad.toml:\d+: unknown key 'prot' \(did you mean 'port'\?\)"),
         ({"workers": "four"}, r"'workers' expects an integer from 1 to 64, got 'four'"),
         ({"workers": 0}, r"'workers' expects an integer from 1 to 64, got 0"),
         ({"mode": "threads"}, r"'mode' expects one of 'fork', 'prefork', got 'threads'"),
@@ -94,13 +94,39 @@ def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, change: dict[str, 
     assert re.search(expected, result.stderr), result.stderr
 
 
-def test_missing_key_is_named(tmp_path: Path) -> None:
-    values = config_values()
-    del values["max_children"]
-    result = run(["--config", str(write_config(tmp_path, values))])
+def test_a_file_may_set_any_subset_of_keys(tmp_path: Path) -> None:
+    path = tmp_path / "short.toml"
+    path.write_text('# only what differs from the defaults\nmode = "fork"\nmax_children = 3\n')
+    args = settings.load(SETTINGS, ["--config", str(path)], prog=PROG, description="",
+                         config_flag=True, environ={})
+    assert (args.mode, args.max_children) == ("fork", 3)
+    for setting in SETTINGS:
+        if setting.name not in ("mode", "max_children"):
+            assert getattr(args, setting.name) == setting.default, setting.name
+
+
+def test_a_lone_bad_port_is_a_type_error_not_a_missing_key(tmp_path: Path) -> None:
+    path = tmp_path / "port.toml"
+    path.write_text('port = "abc"\n')
+    result = run(["--config", str(path)])
     assert result.returncode == 2
-    assert "missing key 'max_children'" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr == (f"{PROG}: error: {path}:1: 'port' expects an integer from 0 to "
+                             "65535, got 'abc'\n")
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "many.toml"
+    path.write_text('# three mistakes\nworker = 4\nmode = "threads"\n\ntimeout = "30s"\n'
+                    'port = 8080\n')
+    result = run(["--config", str(path)])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{PROG}: error: {path}:2: unknown key 'worker' (did you mean 'workers'?)",
+        f"{PROG}: error: {path}:3: 'mode' expects one of 'fork', 'prefork', got 'threads'",
+        f"{PROG}: error: {path}:5: 'timeout' expects a number from 1 to 3600, got '30s'",
+    ]
 
 
 def test_config_is_data_never_code(tmp_path: Path) -> None:
