@@ -44,7 +44,7 @@ from .http.parser import Limits, Request
 from .listener import BACKLOG, open_listener
 from .prefork import PreforkServer
 from .settings import Setting
-from .static import StaticFiles
+from .static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 from .supervisor import Supervisor
 from .worker import Worker
 from .wsgi import WSGIGateway
@@ -108,6 +108,7 @@ SETTINGS: Final = (
             minimum=1, maximum=65535, metavar="N"),
     Setting("static_root", str, "services/www",
             "directory whose files are served as they are ('' serves none)", metavar="DIR"),
+    CACHE_CONTROL_SETTING,
     Setting("app", str, "socketlab.labapp:app", "the WSGI application, as module:callable",
             check=check_spec, metavar="MODULE:CALLABLE"),
     Setting("app_path", list, [], "directories searched first for the application's module",
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     static: StaticFiles | None = None
     if args.static_root:
         try:
-            static = StaticFiles(args.static_root)
+            static = StaticFiles(args.static_root, parse_cache_rules(args.cache_control))
         except OSError as exc:
             print(f"{PROG}: error: 'static_root' {args.static_root!r}: {exc.strerror or exc}",
                   file=sys.stderr)

@@ -58,7 +58,7 @@ class Setting:
     ``name`` uses underscores (``max_children``); the flag is ``--max-children`` and the
     environment variable ``SOCKETLAB_MAX_CHILDREN``. ``minimum``/``maximum`` bound numbers,
     ``choices`` bounds strings, and ``check`` may reject a value with a ``ValueError`` whose text
-    says what is expected.
+    says what is expected. A list given as text (environment, flag) is split at ``separator``.
     """
 
     name: str
@@ -70,6 +70,7 @@ class Setting:
     maximum: float | None = None
     check: Callable[[Any], None] | None = None
     metavar: str | None = None
+    separator: str = ","
 
     @property
     def flag(self) -> str:
@@ -161,7 +162,7 @@ class Setting:
             if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
                 return list(raw)
             if from_text:
-                return [item.strip() for item in raw.split(",") if item.strip()]
+                return [item.strip() for item in raw.split(self.separator) if item.strip()]
             return None
         raise TypeError(f"unsupported setting type {self.type!r}")  # a bug in the table
 

@@ -37,7 +37,7 @@ from .http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Excha
 from .http.parser import Limits
 from .listener import BACKLOG, open_listener, tune_accepted
 from .settings import Setting
-from .static import StaticFiles
+from .static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 
 log = logging.getLogger("socketlab.threaded_web")
 
@@ -63,6 +63,7 @@ SETTINGS: Final = (
     Setting("host", str, "0.0.0.0", "address to listen on", metavar="ADDR"),
     settings.port_setting(8080, "TCP port to listen on (0 picks a free one)"),
     Setting("root", str, "services/www", "document root: the static site to serve", metavar="DIR"),
+    CACHE_CONTROL_SETTING,
     Setting(
         "max_threads",
         int,
@@ -327,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logs.setup(args.log_level)
     try:
-        static = StaticFiles(args.root)
+        static = StaticFiles(args.root, parse_cache_rules(args.cache_control))
     except OSError as exc:
         print(
             f"threaded_web: error: document root {args.root!r}: {exc.strerror or exc}",
