@@ -62,7 +62,7 @@ USER lab
 # that fail because a server is down still beat: that is the server's problem.
 # No --start-interval: it needs API 1.44, and this engine speaks 1.41.
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python3", "-m", "socketlab.browser.heartbeat", "/tmp/browser.heartbeat", "120"]
+    CMD ["python3", "-m", "socketlab.browser.liveness", "/tmp/browser.heartbeat", "120"]
 
 # The browser is PID 1 (exec form, no shell, no init): on SIGTERM it cancels the requests in
 # flight and exits within a second. The schedule is in the command, not in ENV, so that a

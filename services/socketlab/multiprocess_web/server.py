@@ -7,10 +7,10 @@ Run it from the repository root::
 Two process models, chosen with ``mode``:
 
 * ``fork`` -- the parent accepts and forks a child per connection (at most ``max_children`` at
-  once); the child serves that connection's requests and exits (:mod:`socketlab.forking`);
+  once); the child serves that connection's requests and exits (:mod:`.forking`);
 * ``prefork`` -- the parent forks ``workers`` children that accept on the shared socket; the
   parent only supervises: it replaces a worker that dies and kills one stuck past ``timeout``
-  (:mod:`socketlab.prefork`, gunicorn's design).
+  (:mod:`.prefork`, gunicorn's design).
 
 What a request gets does not depend on the mode (:class:`Site`): ``/healthz`` is answered by the
 server itself; a GET or HEAD for a file under ``static_root`` is that file (the same static
@@ -35,19 +35,19 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from . import logs, settings
-from .apploader import AppLoadError, check_spec, load_app
+from .. import logs, settings
+from ..http import errors
+from ..http.connection import ConnectionConfig, Exchange
+from ..http.parser import Limits, Request
+from ..listener import BACKLOG, open_listener
+from ..settings import Setting
+from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
+from ..wsgi import WSGIGateway
+from ..wsgi.apploader import AppLoadError, check_spec, load_app
 from .forking import ForkingServer
-from .http import errors
-from .http.connection import ConnectionConfig, Exchange
-from .http.parser import Limits, Request
-from .listener import BACKLOG, open_listener
 from .prefork import PreforkServer
-from .settings import Setting
-from .static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 from .supervisor import Supervisor
 from .worker import Worker
-from .wsgi import WSGIGateway
 
 log = logging.getLogger("socketlab.multiprocess_web")
 
@@ -70,7 +70,7 @@ MAX_CHILDREN: Final = 64
 opens up to 6; 64 is a classroom's worth, and well under the default process limits."""
 
 MAX_CHILDREN_LIMIT: Final = 1024
-"""Upper bound for ``max_children`` (the heartbeat table holds one slot per child)."""
+"""Upper bound for ``max_children`` (the deadline table holds one slot per child)."""
 
 TIMEOUT: Final = 30.0
 """Seconds one request may take before its worker is killed (gunicorn's default timeout)."""
@@ -165,7 +165,7 @@ def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) 
         config = dataclasses.replace(
             base_config, extra_headers=((WORKER_PID_HEADER, str(os.getpid())),)
         )
-        return Worker(site, config, heartbeat=server.heartbeat, slot=slot, timeout=timeout,
+        return Worker(site, config, deadlines=server.deadlines, slot=slot, timeout=timeout,
                       parent_pid=parent)
 
     if args.mode == "fork":
@@ -210,6 +210,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.run()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

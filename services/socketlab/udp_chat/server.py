@@ -1,4 +1,4 @@
-"""The udp-chat server: a thin socket loop around :class:`~socketlab.chat.relay.Relay`.
+"""The udp-chat server: a thin socket loop around :class:`~socketlab.udp_chat.relay.Relay`.
 
 ``PYTHONPATH=services python3 -m socketlab.udp_chat --host 0.0.0.0 --port 9999``
 

@@ -41,7 +41,7 @@ REFUSAL_RESPONSE: Final = (
 """What the parent answers when it cannot fork; X-Worker-Pid names the parent, which answered."""
 
 WorkerFactory = Callable[[int], Worker]
-"""Builds the Worker of a new child, given its heartbeat slot (called in the child)."""
+"""Builds the Worker of a new child, given its deadline slot (called in the child)."""
 
 
 class ForkingServer(Supervisor):

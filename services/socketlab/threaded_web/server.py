@@ -32,12 +32,12 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from . import logs, settings, whoami
-from .http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
-from .http.parser import Limits
-from .listener import BACKLOG, open_listener, tune_accepted
-from .settings import Setting
-from .static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
+from .. import logs, settings, whoami
+from ..http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
+from ..http.parser import Limits
+from ..listener import BACKLOG, open_listener, tune_accepted
+from ..settings import Setting
+from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 
 log = logging.getLogger("socketlab.threaded_web")
 
@@ -361,6 +361,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.serve_forever()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
