@@ -1,0 +1,34 @@
+"""Fixtures of the compose tests: the session's images, and labs that are always taken down."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from compose_support import BUILD_TIMEOUT, IMAGE_PREFIX, PLUGIN, Lab, run
+
+
+@pytest.fixture(scope="session")
+def images() -> None:
+    """slfd/<service>:latest built from this tree (the layer cache makes a rebuild quick)."""
+    if shutil.which("docker") is None:
+        pytest.fail("docker is not installed: the compose tests need the engine")
+    if not PLUGIN.exists():
+        pytest.fail(f"{PLUGIN} is missing: run `make compose-v2` (make test-compose does)")
+    run(["make", "--no-print-directory", f"IMAGE_PREFIX={IMAGE_PREFIX}", "images"],
+        timeout=BUILD_TIMEOUT)  # fmt: skip
+
+
+@pytest.fixture
+def labs() -> Iterator[list[Lab]]:
+    """Labs a test starts; each is taken down afterwards (a failed test leaves nothing)."""
+    started: list[Lab] = []
+    yield started
+    problems = []
+    for lab in started:
+        try:
+            lab.down()
+        except AssertionError as exc:
+            problems.append(str(exc))
+    assert not problems, problems
