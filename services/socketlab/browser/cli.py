@@ -168,7 +168,7 @@ SETTINGS: Final = (
         metavar="FILE",
     ),
     Setting("user_agent", str, USER_AGENT, "User-Agent header", metavar="TEXT"),
-    Setting("log_level", str, "warning", "logging level", choices=logs.LEVELS),
+    logs.level_setting("warning"),
 )
 
 

@@ -37,9 +37,10 @@ from typing import Final
 
 from .. import logs, settings
 from ..http import errors
-from ..http.connection import ConnectionConfig, Exchange
-from ..http.parser import Limits, Request
-from ..listener import BACKLOG, open_listener
+from ..http.connection import Exchange
+from ..http.parser import Request
+from ..http.settings import connection_config, server_settings
+from ..listener import open_listener
 from ..settings import Setting
 from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 from ..wsgi import WSGIGateway
@@ -80,8 +81,7 @@ GRACEFUL_TIMEOUT: Final = 12.0
 the compose stop_grace_period (20 s), so Docker never has to SIGKILL the server."""
 
 SETTINGS: Final = (
-    Setting("host", str, "127.0.0.1", "address to listen on", metavar="ADDR"),
-    settings.port_setting(8888, "TCP port to listen on (0 picks a free one)"),
+    *server_settings(host="127.0.0.1", port=8888, graceful_timeout=GRACEFUL_TIMEOUT),
     Setting("mode", str, "prefork",
             "process model: 'fork' (a child per connection) or 'prefork' (a fixed pool)",
             choices=MODES),
@@ -92,20 +92,6 @@ SETTINGS: Final = (
     Setting("timeout", float, TIMEOUT,
             "seconds a request may run before its worker is killed (504 to the client)",
             minimum=1, maximum=3600, metavar="SECONDS"),
-    Setting("graceful_timeout", float, GRACEFUL_TIMEOUT,
-            "seconds requests in flight get to finish after SIGTERM",
-            minimum=0, maximum=3600, metavar="SECONDS"),
-    Setting("header_timeout", float, ConnectionConfig.header_timeout,
-            "seconds allowed for a whole request head (slow clients get 408)",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("idle_timeout", float, ConnectionConfig.idle_timeout,
-            "seconds a keep-alive connection may wait for its next request",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("io_timeout", float, ConnectionConfig.io_timeout,
-            "seconds one body read or write may block",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("backlog", int, BACKLOG, "listen() backlog: connections the kernel queues for us",
-            minimum=1, maximum=65535, metavar="N"),
     Setting("static_root", str, "services/www",
             "directory whose files are served as they are ('' serves none)", metavar="DIR"),
     CACHE_CONTROL_SETTING,
@@ -113,7 +99,7 @@ SETTINGS: Final = (
             check=check_spec, metavar="MODULE:CALLABLE"),
     Setting("app_path", list, [], "directories searched first for the application's module",
             metavar="DIR,..."),
-    Setting("log_level", str, "info", "logging level", choices=logs.LEVELS),
+    logs.level_setting(),
 )
 
 class Site:
@@ -150,12 +136,7 @@ class Site:
 
 def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) -> Supervisor:
     """The supervisor for ``args.mode``, with a worker factory that runs in each new child."""
-    base_config = ConnectionConfig(
-        limits=Limits(),
-        header_timeout=args.header_timeout,
-        idle_timeout=args.idle_timeout,
-        io_timeout=args.io_timeout,
-    )
+    base_config = connection_config(args)
     timeout: float = args.timeout
     parent = os.getpid()
     server: Supervisor

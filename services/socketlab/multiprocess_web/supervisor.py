@@ -40,6 +40,7 @@ from types import FrameType
 from typing import Final
 
 from .deadlines import DeadlineTable
+from .worker import Worker
 
 log = logging.getLogger("socketlab.supervisor")
 
@@ -52,6 +53,13 @@ ABORT_GRACE: Final = 2.0
 
 SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 """What the parent handles: the two stop signals and child exits."""
+
+FORK_RETRY_PAUSE: Final = 0.5
+"""Seconds before a failed ``fork()`` is tried again (fork mode stops accepting, prefork leaves
+the slot empty): the process table or memory needs a moment to free up."""
+
+WorkerFactory = Callable[[int], Worker]
+"""Builds the Worker of a new child, given its deadline slot (called in the child)."""
 
 
 @dataclass
@@ -74,12 +82,14 @@ class Supervisor:
     def __init__(
         self,
         listener: socket.socket,
+        make_worker: WorkerFactory,
         *,
         slots: int,
         timeout: float,
         graceful_timeout: float,
     ) -> None:
         self.listener = listener
+        self.make_worker = make_worker
         self.address = listener.getsockname()[:2]
         self.timeout = timeout
         self.graceful_timeout = graceful_timeout
@@ -237,13 +247,8 @@ class Supervisor:
 
     def _become_child(self, close_in_child: tuple[socket.socket, ...]) -> None:
         """In a new child: drop the parent's signal handling and descriptors."""
-        signal.set_wakeup_fd(-1)
-        for signum in SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
+        self._stop_listening_for_signals(-1)
         self._signals.clear()
-        self._selector.close()
-        self._wake_r.close()
-        self._wake_w.close()
         self.children.clear()
         for sock in close_in_child:
             sock.close()
@@ -329,14 +334,19 @@ class Supervisor:
             self.children.pop(child.pid, None)
             self.child_exited(child, status)
         self.reap()
-        signal.set_wakeup_fd(self._old_wakeup_fd)
+        self._stop_listening_for_signals(self._old_wakeup_fd)
+        self.deadlines.close()
+        log.info("stopped")
+
+    def _stop_listening_for_signals(self, wakeup_fd: int) -> None:
+        """Undo what :meth:`run` set up to hear signals (the handlers, the wake-up descriptor,
+        the selector and its pipe): in a new child, and when the parent is done."""
+        signal.set_wakeup_fd(wakeup_fd)
         for signum in SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
-        self.deadlines.close()
-        log.info("stopped")
 
 
 def describe_exit(status: int) -> tuple[int, str]:

@@ -87,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=1_000_000,
     ),
     *RELIABILITY_SETTINGS,
-    Setting("log_level", str, "info", "log level", choices=logs.LEVELS),
+    logs.level_setting(),
 )
 
 DESCRIPTION = f"""\
