@@ -466,6 +466,13 @@ def load(
     return args
 
 
+def check_directory(value: str) -> None:
+    """A ``check`` for a directory setting: it must exist ('' is allowed: "none"), so that a
+    wrong path in a file is reported with the file's other problems, not after them."""
+    if value and not os.path.isdir(value):
+        raise ValueError("expects an existing directory")
+
+
 def port_setting(default: int, help: str, name: str = "port") -> Setting:
     """A TCP or UDP port; 0 asks the kernel for a free one (tests use that, never a fixed port)."""
     return Setting(name, int, default, help, minimum=0, maximum=65535, metavar="PORT")

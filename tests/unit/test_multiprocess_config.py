@@ -146,7 +146,8 @@ def test_config_is_data_never_code(tmp_path: Path) -> None:
         ({"app": "socketlab.labapp:nothing"}, "socketlab.labapp has no attribute 'nothing'"),
         ({"app": "socketlab.labapp:SERVICE_X"}, "has no attribute"),
         ({"app": "socketlab.labapp.site:SERVICE"}, "is a str, not callable"),
-        ({"static_root": "/no/such/dir"}, "'static_root' '/no/such/dir'"),
+        ({"static_root": "/no/such/dir"},
+         "'static_root' expects an existing directory, got '/no/such/dir'"),
         ({"app_path": ["/no/such/dir"]}, "app search path entry '/no/such/dir'"),
     ],
 )

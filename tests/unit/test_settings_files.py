@@ -218,3 +218,19 @@ def test_a_broken_file_is_one_problem(tmp_path: Path, content: bytes, expected: 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="config file not found"):
         settings.read_config(tmp_path / "nope.toml")
+
+
+def test_a_missing_directory_is_reported_with_the_other_problems(tmp_path: Path) -> None:
+    table = (*TABLE, Setting("root", str, "", "dir", check=settings.check_directory))
+    path = tmp_path / "lab.toml"
+    path.write_text(f'root = "{tmp_path / "nope"}"\nworkers = 0\n')
+    with pytest.raises(SettingsError) as caught:
+        settings.resolve(table, config=settings.read_config(path), environ={})
+    assert caught.value.problems == (
+        f"{path}:1: 'root' expects an existing directory, got '{tmp_path / 'nope'}'",
+        f"{path}:2: 'workers' expects an integer from 1 to 64, got 0 (int)",
+    )
+    path.write_text(f'root = "{tmp_path}"\n')
+    assert settings.resolve(table, config=settings.read_config(path), environ={})["root"] == str(
+        tmp_path
+    )

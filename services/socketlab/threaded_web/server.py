@@ -58,7 +58,14 @@ OVERLOAD_RESPONSE: Final = errors.busy_response()
 
 SETTINGS: Final = (
     *server_settings(host="0.0.0.0", port=8080, graceful_timeout=GRACEFUL_TIMEOUT),
-    Setting("root", str, "services/www", "document root: the static site to serve", metavar="DIR"),
+    Setting(
+        "root",
+        str,
+        "services/www",
+        "document root: the static site to serve",
+        metavar="DIR",
+        check=settings.check_directory,
+    ),
     CACHE_CONTROL_SETTING,
     Setting(
         "max_threads",
@@ -301,4 +308,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("serving %s (pid %d)", static.root, os.getpid())
     server.serve_forever()
     return 0
-
