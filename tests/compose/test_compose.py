@@ -94,7 +94,8 @@ def check_gone(lab: Lab) -> None:
 
 
 def test_v2_up_build_wait_then_down_leaves_nothing(labs: list[Lab]) -> None:
-    lab = Lab("slfd-v2", "10.31.80", "10.31.90", V2)
+    # Built by compose itself (BuildKit) with the network off, as make images builds.
+    lab = Lab("slfd-v2", "10.31.80", "10.31.90", V2, extra_env={"BUILD_NETWORK": "none"})
     labs.append(lab)
     lab.down()  # whatever a killed earlier run left
     version = lab.run_compose("version")
@@ -172,6 +173,7 @@ def test_two_labs_side_by_side_do_not_see_each_other(labs: list[Lab]) -> None:
     "none (set SOCKETLAB_REGISTRY=1 where one is, as the GitHub workflow does)",
 )
 def test_registry_base_up_build(labs: list[Lab]) -> None:
+    # BUILD_NETWORK stays unset: lab-tools.sh apt-gets what python:3.12-slim lacks.
     registry = {"BASE_IMAGE": "python:3.12-slim", "IMAGE_PREFIX": f"{IMAGE_PREFIX}-registry"}
     lab = Lab("slfd-registry", "10.31.80", "10.31.90", V2, extra_env=registry)
     labs.append(lab)
