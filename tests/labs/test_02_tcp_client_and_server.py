@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import IO
 
 import pytest
-from conftest import RunningLab
+from conftest import LAB_PREFIX, RunningLab
 
 pytestmark = pytest.mark.labs
 
@@ -122,9 +122,9 @@ def test_both_ends_see_the_same_connection_mirrored(lab: RunningLab) -> None:
         assert len(on_server) == len(on_client) == 4, (on_server, on_client)
         server_local, server_peer = on_server[2:]
         client_local, client_peer = on_client[2:]
-        assert server_local == client_peer == f"10.30.80.10:{PORT}"
+        assert server_local == client_peer == f"{LAB_PREFIX}.10:{PORT}"
         assert server_peer == client_local
-        assert client_local.startswith("10.30.80.40:")
+        assert client_local.startswith(f"{LAB_PREFIX}.40:")
 
 
 def test_connecting_to_a_closed_port_is_refused(lab: RunningLab) -> None:
@@ -152,6 +152,6 @@ def test_tcpdump_shows_the_three_way_handshake(lab: RunningLab) -> None:
     flags = [line.split("Flags [", 1)[1].split("]", 1)[0] for line in packets]
     assert flags == ["S", "S.", "."], packets
     client = packets[0].split()[2]
-    assert client.startswith("10.30.80.40.")
-    assert packets[0].split()[4] == f"10.30.80.10.{PORT}:"
-    assert packets[1].split()[2:5] == [f"10.30.80.10.{PORT}", ">", f"{client}:"]
+    assert client.startswith(f"{LAB_PREFIX}.40.")
+    assert packets[0].split()[4] == f"{LAB_PREFIX}.10.{PORT}:"
+    assert packets[1].split()[2:5] == [f"{LAB_PREFIX}.10.{PORT}", ">", f"{client}:"]

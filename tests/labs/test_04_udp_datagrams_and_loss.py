@@ -6,12 +6,12 @@ import re
 import time
 
 import pytest
-from conftest import RunningLab, run
+from conftest import LAB_PREFIX, RunningLab, run
 from test_02_tcp_client_and_server import Lines, docker_exec, say
 
 pytestmark = pytest.mark.labs
 
-WELCOME = re.compile(r"WELCOME (\S+) 10\.30\.80\.40:(\d+) \d+")
+WELCOME = re.compile(rf"WELCOME (\S+) {re.escape(LAB_PREFIX)}\.40:(\d+) \d+")
 HEALTHY_WAIT = 60.0
 
 

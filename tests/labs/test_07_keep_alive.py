@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import RunningLab
+from conftest import LAB_PREFIX, RunningLab
 
 pytestmark = pytest.mark.labs
 
@@ -50,5 +50,5 @@ def test_the_side_that_closed_first_keeps_time_wait(lab: RunningLab) -> None:
     on_server = time_wait_pairs(lab, "threaded-web")
     on_client = {(peer, local) for local, peer in time_wait_pairs(lab, "browser")}
     for port in ports:
-        pair = ("10.30.80.10:8080", f"10.30.80.40:{port}")
+        pair = (f"{LAB_PREFIX}.10:8080", f"{LAB_PREFIX}.40:{port}")
         assert pair in on_server | on_client, (pair, on_server, on_client)
