@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from compose_support import BUILD_TIMEOUT, IMAGE_PREFIX, PLUGIN, Lab, run
+
+
+HERE = Path(__file__).parent
+# Seconds one compose test may take (pytest-timeout; the project's default is 120): building
+# the images (BUILD_TIMEOUT, the first test only), then up to two labs started, checked and
+# taken down, each step bounded by the timeouts in compose_support.
+COMPOSE_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give this folder's tests COMPOSE_TIMEOUT unless a test names its own timeout."""
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(COMPOSE_TIMEOUT))
 
 
 @pytest.fixture(scope="session")

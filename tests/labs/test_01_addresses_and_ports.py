@@ -6,7 +6,8 @@ import json
 import urllib.request
 
 import pytest
-from conftest import LAB_PREFIX, LABNET, RunningLab, run
+
+from tests.support.running_lab import LAB_PREFIX, LABNET, RunningLab, run
 
 pytestmark = pytest.mark.labs
 
@@ -68,18 +69,19 @@ def test_whoami_from_the_host_shows_the_gateway(lab: RunningLab) -> None:
 
 
 def test_outsider_cannot_reach_the_lab(lab: RunningLab) -> None:
-    url = f"http://{LAB_PREFIX}.10:8080/"
-    curl = lab.exec("outsider", "curl", "-sS", "-m", "3", url, check=False)
-    assert curl.returncode == 28, curl
+    curl = lab.exec(
+        "outsider", "curl", "-sS", "-m", "3", f"http://{LAB_PREFIX}.10:8080/", check=False
+    )
+    assert curl.exit_code == 28, curl
     assert "timed out" in curl.stderr
     getent = lab.exec("outsider", "getent", "hosts", "threaded-web", check=False)
-    assert (getent.returncode, getent.stdout) == (2, ""), getent
+    assert (getent.exit_code, getent.stdout) == (2, ""), getent
 
 
 def test_outsider_reaches_the_lab_once_connected(lab: RunningLab) -> None:
     outsider = lab.id("outsider")
     connect = run(["docker", "network", "connect", LABNET, outsider])
-    assert connect.returncode == 0, connect
+    assert connect.exit_code == 0, connect
     try:
         addrs = lab.exec("outsider", "ip", "-4", "-br", "addr").stdout
         on_labnet = [w for w in addrs.split() if w.startswith(f"{LAB_PREFIX}.")]
