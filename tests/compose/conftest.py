@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from compose_support import BUILD_TIMEOUT, IMAGE_PREFIX, PLUGIN, Lab, run
 
-
 HERE = Path(__file__).parent
 # Seconds one compose test may take (pytest-timeout; the project's default is 120): building
 # the images (BUILD_TIMEOUT, the first test only), then up to two labs started, checked and
