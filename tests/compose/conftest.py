@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from compose_support import BUILD_TIMEOUT, IMAGE_PREFIX, PLUGIN, Lab, run
+
+from tests.support.compose_lab import BUILD_TIMEOUT, IMAGE_PREFIX, PLUGIN, Lab, run
 
 HERE = Path(__file__).parent
 # Seconds one compose test may take (pytest-timeout; the project's default is 120): building

@@ -21,11 +21,11 @@ import sys
 import urllib.request
 
 import pytest
-from compose_support import (
+
+from tests.support.compose_lab import (
     BUILD_TIMEOUT,
     HEALTHY_TIMEOUT,
     IMAGE_PREFIX,
-    REPO,
     SERVICES,
     V2,
     Compose,
@@ -34,6 +34,7 @@ from compose_support import (
     fetch_script,
     find_v1,
 )
+from tests.support.paths import REPO
 
 pytestmark = [pytest.mark.compose, pytest.mark.usefixtures("images")]
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from multiprocess_support import Answer, request, server_process
 
 from socketlab import settings
 from socketlab.http.connection import ConnectionConfig
@@ -23,6 +22,8 @@ from socketlab.http.writer import http_date
 from socketlab.listener import open_listener
 from socketlab.static import StaticFiles, parse_cache_rules
 from socketlab.threaded_web import SETTINGS, LabSite, ThreadedServer
+from tests.support.multiprocess import server_process
+from tests.support.raw_http import RawResponse, request
 
 SMALL_SIZE = 10_000  # cached, sent with the head in one send
 BIG_SIZE = 1024 * 1024 + 123  # over static.SMALL_FILE: streamed with sendfile
@@ -68,7 +69,7 @@ def port(
             yield proc.port
 
 
-def ask(port: int, target: str, *fields: str, method: str = "GET") -> Answer:
+def ask(port: int, target: str, *fields: str, method: str = "GET") -> RawResponse:
     head = "".join(f"{field}\r\n" for field in fields)
     raw = f"{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{head}\r\n".encode()
     return request(port, raw, methods=(method,))[0]

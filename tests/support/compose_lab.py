@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 DOCKER_CONFIG = REPO / ".docker"
 PLUGIN = DOCKER_CONFIG / "cli-plugins" / "docker-compose"
 IMAGE_PREFIX = "slfd"
