@@ -13,7 +13,7 @@ from tests.support.compose_lab import BUILD_TIMEOUT, IMAGE_PREFIX, PLUGIN, Lab, 
 HERE = Path(__file__).parent
 # Seconds one compose test may take (pytest-timeout; the project's default is 120): building
 # the images (BUILD_TIMEOUT, the first test only), then up to two labs started, checked and
-# taken down, each step bounded by the timeouts in compose_support.
+# taken down, each step bounded by the timeouts in tests/support/compose_lab.py.
 COMPOSE_TIMEOUT = 900
 
 
