@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def images() -> None:
-    """slfd/<service>:latest built from this tree (the layer cache makes a rebuild quick)."""
+    """<IMAGE_PREFIX>/<service>:latest built from this tree (a layer-cached rebuild is quick)."""
     if shutil.which("docker") is None:
         pytest.fail("docker is not installed: the compose tests need the engine")
     if not PLUGIN.exists():

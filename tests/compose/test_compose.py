@@ -26,6 +26,7 @@ from tests.support.compose_lab import (
     BUILD_TIMEOUT,
     HEALTHY_TIMEOUT,
     IMAGE_PREFIX,
+    NAME_PREFIX,
     SERVICES,
     V2,
     Compose,
@@ -96,7 +97,7 @@ def check_gone(lab: Lab) -> None:
 
 def test_v2_up_build_wait_then_down_leaves_nothing(labs: list[Lab]) -> None:
     # Built by compose itself (BuildKit) with the network off, as make images builds.
-    lab = Lab("slfd-v2", "10.31.80", "10.31.90", V2, extra_env={"BUILD_NETWORK": "none"})
+    lab = Lab(f"{NAME_PREFIX}v2", "10.31.80", "10.31.90", V2, extra_env={"BUILD_NETWORK": "none"})
     labs.append(lab)
     lab.down()  # whatever a killed earlier run left
     version = lab.run_compose("version")
@@ -114,10 +115,12 @@ def test_v2_up_build_wait_then_down_leaves_nothing(labs: list[Lab]) -> None:
 @pytest.mark.skipif(V1 is None, reason="Compose v1 (docker-compose 1.x) is not installed")
 def test_v1_make_up_map_down_leaves_nothing(labs: list[Lab]) -> None:
     assert V1 is not None
-    lab = Lab("slfd-v1", "10.32.80", "10.32.90", V1)
+    lab = Lab(f"{NAME_PREFIX}v1", "10.32.80", "10.32.90", V1)
     labs.append(lab)
     lab.down()
-    assert lab.make("help").splitlines()[0].endswith(f"(COMPOSE=v1: {V1_PATH}; project slfd-v1)")
+    assert (
+        lab.make("help").splitlines()[0].endswith(f"(COMPOSE=v1: {V1_PATH}; project {lab.project})")
+    )
     out = lab.make("up", f"UP_TIMEOUT={int(HEALTHY_TIMEOUT)}", timeout=BUILD_TIMEOUT)
     assert "up: all healthy" in out, out
     check_lab(lab)
@@ -132,8 +135,8 @@ def test_v1_make_up_map_down_leaves_nothing(labs: list[Lab]) -> None:
 
 
 def test_two_labs_side_by_side_do_not_see_each_other(labs: list[Lab]) -> None:
-    a = Lab("slfd-a", "10.31.80", "10.31.90", V2)
-    b = Lab("slfd-b", "10.32.80", "10.32.90", V2)
+    a = Lab(f"{NAME_PREFIX}a", "10.31.80", "10.31.90", V2)
+    b = Lab(f"{NAME_PREFIX}b", "10.32.80", "10.32.90", V2)
     labs += [a, b]
     for lab in (a, b):
         lab.down()
@@ -176,7 +179,7 @@ def test_two_labs_side_by_side_do_not_see_each_other(labs: list[Lab]) -> None:
 def test_registry_base_up_build(labs: list[Lab]) -> None:
     # BUILD_NETWORK stays unset: lab-tools.sh apt-gets what python:3.12-slim lacks.
     registry = {"BASE_IMAGE": "python:3.12-slim", "IMAGE_PREFIX": f"{IMAGE_PREFIX}-registry"}
-    lab = Lab("slfd-registry", "10.31.80", "10.31.90", V2, extra_env=registry)
+    lab = Lab(f"{NAME_PREFIX}registry", "10.31.80", "10.31.90", V2, extra_env=registry)
     labs.append(lab)
     lab.down()
     lab.run_compose("up", "--build", "--detach", "--wait", "--wait-timeout",

@@ -4,9 +4,12 @@ name, networks, subnets and ports.
 A :class:`Lab` is one compose project started from the repository's compose.yaml with the
 variables that compose.yaml reads (project name, network names, the two subnet prefixes, the
 published host ports, the image prefix): never the default lab ``socketlab`` (10.30.80.0/24,
-10.30.90.0/24, ports 8080/8888/9999), which other people's tests may be using. The images are
-built once per session as ``slfd/<service>:latest`` from this tree (``make IMAGE_PREFIX=slfd
-images``), so images other trees build under ``socketlab/`` are neither used nor replaced.
+10.30.90.0/24, ports 8080/8888/9999), which other people's tests may be using; subnets are in
+10.31.0.0/16 and 10.32.0.0/16, ports are free ones. The images are built once per session as
+``<IMAGE_PREFIX>/<service>:latest`` from this tree (``make IMAGE_PREFIX=... images``), and the
+projects are named ``<NAME_PREFIX><lab>``: SOCKETLAB_TEST_IMAGE_PREFIX and
+SOCKETLAB_TEST_NAME_PREFIX choose them, as for the integration tests, so that trees sharing an
+engine keep out of each other's way.
 
 Compose v2 is the pinned plugin ``make compose-v2`` links into .docker/cli-plugins/ (used with
 ``DOCKER_CONFIG=.docker``); v1 is Debian's docker-compose 1.x wherever it is on PATH (the v2
@@ -24,11 +27,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import containers
 from tests.support.paths import REPO
 
 DOCKER_CONFIG = REPO / ".docker"
 PLUGIN = DOCKER_CONFIG / "cli-plugins" / "docker-compose"
-IMAGE_PREFIX = "slfd"
+# The names of everything the compose tests make follow the integration tests' prefixes
+# (CONTRIBUTING.md: several working trees on one engine): images <IMAGE_PREFIX>/<service>:latest,
+# compose projects (and so containers and networks) <NAME_PREFIX><lab>.
+IMAGE_PREFIX = containers.IMAGE_PREFIX
+NAME_PREFIX = containers.NAME_PREFIX
 SERVICES = ("threaded-web", "multiprocess-web", "udp-chat", "browser", "outsider")
 # Seconds: building five images (cached: a few seconds; cold BuildKit: about a minute), a lab
 # becoming healthy (the browser is healthy after its first visit, start_period 30 s), one
