@@ -14,7 +14,7 @@ MAKEFLAGS += --no-builtin-rules
 
 # Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
 # Adding a service is this one line (plus its Dockerfile and its compose.yaml entry).
-SERVICES := threaded-web multiprocess-web udp-chat browser outsider
+SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser outsider
 
 # The service images are $(IMAGE_PREFIX)/<service>:latest; compose.yaml reads the same variable,
 # so `make IMAGE_PREFIX=mine up` builds and runs images of your own next to everyone else's.

@@ -96,8 +96,7 @@ def test_ab_output_with_csv_percentiles() -> None:
     assert r.requests_per_second == pytest.approx(3628.23)
     assert r.bytes_per_second == pytest.approx(376800 / 0.083)
     assert (r.p50_ms, r.p99_ms) == (1.25, 3.125)
-    assert r.error_detail == {"failed": 4, "failed/receive": 1, "failed/length": 3,
-                              "non-2xx": 2}
+    assert r.error_detail == {"failed": 4, "failed/receive": 1, "failed/length": 3, "non-2xx": 2}
     assert r.errors == 6  # the breakdown of "failed" is not counted twice
 
 
@@ -183,15 +182,30 @@ def test_cpu_model() -> None:
 
 
 def run(rps: float, cpu: float, p99: float = 1.0, errors: int = 0) -> dict[str, Any]:
-    return {"requests_per_second": rps, "bytes_per_second": rps * 1024, "p50_ms": 0.5,
-            "p99_ms": p99, "cpu_us_per_request": cpu, "server_cores": 1.0,
-            "errors": errors, "requests": int(rps)}
+    return {
+        "requests_per_second": rps,
+        "bytes_per_second": rps * 1024,
+        "p50_ms": 0.5,
+        "p99_ms": p99,
+        "cpu_us_per_request": cpu,
+        "server_cores": 1.0,
+        "errors": errors,
+        "requests": int(rps),
+    }
 
 
-def workload(ours: str, peer: str, a: list[dict[str, Any]], b: list[dict[str, Any]],
-             ) -> dict[str, Any]:
-    return {"results": [{"server": ours, "summary": report.summarize(a)},
-                        {"server": peer, "summary": report.summarize(b)}]}
+def workload(
+    ours: str,
+    peer: str,
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "results": [
+            {"server": ours, "summary": report.summarize(a)},
+            {"server": peer, "summary": report.summarize(b)},
+        ]
+    }
 
 
 def test_summaries_take_each_metrics_median_and_sum_errors() -> None:
@@ -227,8 +241,11 @@ def test_each_repeat_gets_its_own_ratio() -> None:
     wl = workload(tw, std, [run(300, 1), run(100, 1)], [run(100, 1), run(100, 1)])
     wl["results"][0]["runs"] = [run(300, 1), run(100, 1)]
     wl["results"][1]["runs"] = [run(100, 1), run(100, 1)]
-    (row, _) = [t for t in report.judge({"static-1k-keepalive": wl})
-                if t["workload"] == "static-1k-keepalive"]
+    (row, _) = [
+        t
+        for t in report.judge({"static-1k-keepalive": wl})
+        if t["workload"] == "static-1k-keepalive"
+    ]
     assert row["paired"] == [3.0, 1.0]
     assert "| 3.00, 1.00 |" in "\n".join(report._target_table([row]))
 
@@ -275,8 +292,7 @@ def test_conntrack_room_runs_at_once_when_the_run_fits(
 ) -> None:
     monkeypatch.setattr(machine, "CONNTRACK", _conntrack_files(tmp_path, 100_000, 262_144))
     seen = machine.wait_for_conntrack_room(26_000, max_wait=5.0)
-    assert seen == {"conntrack_wait_s": 0.0, "conntrack_entries": 100_000,
-                    "conntrack_max": 262_144}
+    assert seen == {"conntrack_wait_s": 0.0, "conntrack_entries": 100_000, "conntrack_max": 262_144}
 
 
 def test_conntrack_room_waits_for_entries_to_expire_and_gives_up_at_its_bound(
@@ -303,3 +319,51 @@ def test_the_report_says_what_waiting_for_conntrack_room_cost() -> None:
     assert "1 of 2 ab runs waited, 41 s in all" in line
     assert "the fullest start had 230,000 entries" in line
     assert report._conntrack_line({"conntrack_max": None}, gates) == []
+
+
+def idle_run(held: int, per_connection: float, p99: float, errors: int = 0) -> dict[str, Any]:
+    return {
+        "held": held,
+        "bytes_per_idle_connection": per_connection,
+        "p50_ms": 1.0,
+        "p99_ms": p99,
+        "errors": errors,
+        "requests": 150,
+    }
+
+
+@pytest.mark.parametrize(
+    ("held", "size", "p99", "errors", "fast", "small"),
+    [
+        (10_000, 6000.0, 7.0, 0, True, True),
+        (9_999, 6000.0, 7.0, 0, False, True),  # one connection short of 10,000
+        (10_000, 9000.0, 49.0, 0, True, False),  # over 8 KiB each
+        (10_000, 6000.0, 50.0, 0, False, True),  # p99 must be under 50 ms
+        (10_000, 6000.0, 7.0, 1, False, True),  # a failed normal request
+    ],
+)
+def test_the_idle_targets_are_absolute_bounds(
+    held: int, size: float, p99: float, errors: int, fast: bool, small: bool
+) -> None:
+    wl = workload(
+        "coroutine-web",
+        "uvicorn h11",
+        [idle_run(held, size, p99, errors)],
+        [idle_run(10_000, 7000.0, 5.0)],
+    )
+    rows = [t for t in report.judge({"idle-10k": wl}) if t["workload"] == "idle-10k"]
+    assert [t["met"] for t in rows] == [fast, small]
+    assert "KiB each" in rows[1]["note"]
+    table = "\n".join(report._idle_table({"results": wl["results"]}))
+    assert f"| {held:,} |" in table
+
+
+def test_the_asgi_targets_compare_with_uvicorn_h11() -> None:
+    wl = workload("coroutine-web", "uvicorn h11", [run(9000, 50)], [run(4000, 100)])
+    rows = [t for t in report.judge({"asgi-keepalive": wl}) if t["workload"] == "asgi-keepalive"]
+    assert [t["met"] for t in rows] == [True, True]
+    slower = workload("coroutine-web", "uvicorn h11", [run(3000, 120)], [run(4000, 100)])
+    rows = [
+        t for t in report.judge({"asgi-keepalive": slower}) if t["workload"] == "asgi-keepalive"
+    ]
+    assert [t["met"] for t in rows] == [False, False]
