@@ -77,6 +77,7 @@ def check_lab(lab: Lab) -> None:
     assert json.loads(body)["server_ip"] == f"{lab.lab_prefix}.10"
     assert host_get(lab.wsgi_port, "/healthz")[0] == 200
     assert host_get(lab.asgi_port, "/healthz")[0] == 200
+    assert host_get(lab.impair_port, "/healthz")[0] == 200
     assert "PONG" in udp_ping(lab.chat_port)
     # Across hosts: the browser container asks multiprocess-web by name; the server sees the
     # browser's fixed address, with no NAT in between.

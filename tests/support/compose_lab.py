@@ -4,10 +4,10 @@ name, networks, subnets and ports.
 A :class:`Lab` is one compose project started from the repository's compose.yaml with the
 variables that compose.yaml reads (project name, network names, the two subnet prefixes, the
 published host ports, the image prefix): never the default lab ``socketlab`` (10.30.80.0/24,
-10.30.90.0/24, ports 8080/8888/8081/9999), which other people's tests may be using; subnets are in
-10.31.0.0/16 and 10.32.0.0/16, ports are free ones. The images are built once per session as
-``<IMAGE_PREFIX>/<service>:latest`` from this tree (``make IMAGE_PREFIX=... images``), and the
-projects are named ``<NAME_PREFIX><lab>``: SOCKETLAB_TEST_IMAGE_PREFIX and
+10.30.90.0/24, ports 8080/8888/8081/9999/8474), which other people's tests may be using.
+Subnets are in 10.31.0.0/16 and 10.32.0.0/16, ports are free ones. The images are built once
+per session as ``<IMAGE_PREFIX>/<service>:latest`` from this tree (``make IMAGE_PREFIX=...
+images``), and the projects are named ``<NAME_PREFIX><lab>``: SOCKETLAB_TEST_IMAGE_PREFIX and
 SOCKETLAB_TEST_NAME_PREFIX choose them, as for the integration tests, so that trees sharing an
 engine keep out of each other's way.
 
@@ -37,7 +37,15 @@ PLUGIN = DOCKER_CONFIG / "cli-plugins" / "docker-compose"
 # compose projects (and so containers and networks) <NAME_PREFIX><lab>.
 IMAGE_PREFIX = containers.IMAGE_PREFIX
 NAME_PREFIX = containers.NAME_PREFIX
-SERVICES = ("threaded-web", "multiprocess-web", "coroutine-web", "udp-chat", "browser", "outsider")
+SERVICES = (
+    "threaded-web",
+    "multiprocess-web",
+    "coroutine-web",
+    "udp-chat",
+    "browser",
+    "impair",
+    "outsider",
+)
 # Seconds: building five images (cached: a few seconds; cold BuildKit: about a minute), a lab
 # becoming healthy (the browser is healthy after its first visit, start_period 30 s), one
 # compose command such as down (stop_grace_period is at most 20 s).
@@ -119,6 +127,7 @@ class Lab:
     web_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
     wsgi_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
     asgi_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
+    impair_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
     chat_port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
 
     @property
@@ -138,6 +147,7 @@ class Lab:
             "THREADED_WEB_PORT": str(self.web_port),
             "MULTIPROCESS_WEB_PORT": str(self.wsgi_port),
             "COROUTINE_WEB_PORT": str(self.asgi_port),
+            "IMPAIR_API_PORT": str(self.impair_port),
             "UDP_CHAT_PORT": str(self.chat_port),
             "IMAGE_PREFIX": IMAGE_PREFIX,
             **self.extra_env,

@@ -28,7 +28,15 @@ PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "socketlab")
 LAB_PREFIX = os.environ.get("LAB_SUBNET_PREFIX", "10.30.80")
 LABNET = os.environ.get("LABNET_NAME", "labnet")
 # The services `make up` starts; the exercises use every one of them.
-SERVICES = ("threaded-web", "multiprocess-web", "coroutine-web", "udp-chat", "browser", "outsider")
+SERVICES = (
+    "threaded-web",
+    "multiprocess-web",
+    "coroutine-web",
+    "udp-chat",
+    "browser",
+    "outsider",
+    "impair",
+)
 # Seconds one command may take; the exercises' commands finish in a few seconds.
 COMMAND_TIMEOUT = 60.0
 # Seconds any long-running command of the tests (nc, tcpdump) may live: `timeout` ends it in the
