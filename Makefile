@@ -13,8 +13,9 @@ MAKEFLAGS += --no-builtin-rules
 # --- settings (override on the command line: make up UP_TIMEOUT=120) -------------------------
 
 # Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
-# Adding a service is this one line (plus its Dockerfile and its compose.yaml entry).
-SERVICES := threaded-web multiprocess-web udp-chat browser
+# Adding a service is this one line (plus its Dockerfile and its compose.yaml entry). `grader`
+# is the checker of `make grade`: an image like the others, with no compose entry.
+SERVICES := threaded-web multiprocess-web udp-chat browser grader
 
 IMAGE_PREFIX := socketlab
 BASE_TAG := $(IMAGE_PREFIX)/base:latest
@@ -47,7 +48,7 @@ DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
 BUILD_LABEL := socketlab.built-by=make
 
 .PHONY: help base base-rebuild images up map down logs venv test test-unit test-integration \
-	check-labs lint clean clean-images
+	check-labs lint clean clean-images grade
 
 help: ## Show this list of targets
 	@echo "socketlab: make <target> [VAR=value]   (compose: $(COMPOSE))"
@@ -140,6 +141,25 @@ down: ## Stop the lab and remove its containers, networks, volumes and orphans
 
 logs: ## Show the lab's logs (follows; LOGS_FOLLOW=0 prints them and returns)
 	$(COMPOSE) logs $(if $(filter 1,$(LOGS_FOLLOW)),--follow)
+
+# --- grading a learner's program -------------------------------------------------------------
+
+# make grade KIND=http-static SUBMISSION=docs/labs/starters/http-static
+# make grade KIND=http-static TARGET=threaded-web:8080     (inside a `make up` lab)
+# GRADE_OUT=dir puts the reports there instead of grades/<kind>-<time>/; GRADE_ARGS passes more
+# flags (PYTHONPATH=services python3 -m socketlab.grader --help). The host side is stdlib
+# Python driving the docker CLI, so it runs on the system python3, without the .venv.
+KIND ?=
+SUBMISSION ?=
+TARGET ?=
+GRADE_OUT ?=
+GRADE_ARGS ?=
+
+grade: $(if $(KIND),image-grader) ## Grade a program: KIND=... SUBMISSION=dir | TARGET=host:port (alone: list the checks)
+	@PYTHONPATH=services $(PYTHON) -m socketlab.grader \
+		$(if $(KIND),--kind '$(KIND)',--list) \
+		$(if $(SUBMISSION),--submission '$(SUBMISSION)') $(if $(TARGET),--target '$(TARGET)') \
+		$(if $(GRADE_OUT),--out '$(GRADE_OUT)') $(GRADE_ARGS)
 
 # --- Python tools and tests -------------------------------------------------------------------
 
