@@ -32,9 +32,7 @@ from .target import STARTUP_GRACE, ServerTarget, parse_address
 OUTPUT_NAME: Final = "page.html"  # where a client run's $OUTPUT points, inside /output
 
 
-def grade_server(
-    kind: str, target: ServerTarget, progress: bool = True
-) -> list[Result]:
+def grade_server(kind: str, target: ServerTarget, progress: bool = True) -> list[Result]:
     def say(result: Result) -> None:
         if progress:
             print(f"check {result.id}: {result.status} ({result.seconds:.1f} s)", file=sys.stderr)
@@ -82,8 +80,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--kind", required=True, choices=sorted(KINDS))
     parser.add_argument("--target", help="HOST:PORT of the server to grade")
     parser.add_argument("--site", type=Path, help="http-static: the site map (JSON) to check")
-    parser.add_argument("--startup", type=float, default=STARTUP_GRACE,
-                        help="seconds to keep trying the first connection")
+    parser.add_argument(
+        "--startup",
+        type=float,
+        default=STARTUP_GRACE,
+        help="seconds to keep trying the first connection",
+    )
     parser.add_argument("--listen", type=int, help="http-client: port of the recording server")
     parser.add_argument("--public", help="http-client: the host:port the client is told")
     parser.add_argument("--runs", type=Path, help="http-client: directory shared with the host")

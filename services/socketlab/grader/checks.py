@@ -105,7 +105,7 @@ class Suite(Generic[Ctx]):
 
     def check(
         self,
-        id: str,  # noqa: A002 - the report's key is "id"
+        id: str,  # the report's key is "id"
         title: str,
         *,
         rationale: str,
@@ -160,6 +160,7 @@ class Suite(Generic[Ctx]):
     ) -> list[Result]:
         """Run every check (or those in ``only``, which skips the rest) and return the verdicts."""
         verdicts: dict[str, Result] = {}
+        cause: dict[str, str] = {}  # a skipped check -> the failed check that is the reason
         for check in self:
             if only is not None and check.id not in only:
                 result = self._result(check, Status.SKIPPED, "not selected (--only)")
@@ -167,14 +168,23 @@ class Suite(Generic[Ctx]):
                 blocker = next(
                     (n for n in check.requires if verdicts[n].status != Status.PASSED), None
                 )
-                if blocker is not None:
+                if blocker is None:
+                    result = run_one(check, ctx)
+                elif blocker in cause:
+                    cause[check.id] = cause[blocker]
+                    result = self._result(
+                        check,
+                        Status.SKIPPED,
+                        f"skipped: it needs {blocker!r}, skipped because {cause[blocker]!r} "
+                        f"{verdicts[cause[blocker]].status}",
+                    )
+                else:
+                    cause[check.id] = blocker
                     result = self._result(
                         check,
                         Status.SKIPPED,
                         f"skipped: it needs {blocker!r}, which {verdicts[blocker].status}",
                     )
-                else:
-                    result = run_one(check, ctx)
             verdicts[check.id] = result
             if progress is not None:
                 progress(result)

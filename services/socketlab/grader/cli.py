@@ -45,26 +45,54 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the kinds and their checks")
     p.add_argument("--kind", help="what to grade: " + ", ".join(KINDS))
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--submission", type=Path, metavar="DIR",
-                       help=f"a directory with a Dockerfile, or server.py (client.py)")
+    where.add_argument(
+        "--submission",
+        type=Path,
+        metavar="DIR",
+        help="a directory with a Dockerfile, or server.py (client.py)",
+    )
     where.add_argument("--target", metavar="HOST:PORT", help="grade a server already running")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="where the reports go (default grades/<kind>-<time>/)")
-    p.add_argument("--network", help="--target: the Docker network to join (default: the "
-                   "network of the compose project's service HOST)")
-    p.add_argument("--project", default=None,
-                   help="--target: compose project (default $COMPOSE_PROJECT_NAME or socketlab)")
-    p.add_argument("--root", type=Path, metavar="DIR",
-                   help=f"http-static --target: the directory it serves (default {LAB_SITE})")
-    p.add_argument("--in-process", action="store_true",
-                   help="--target: check from this process, not from a container (for a server "
-                   "on this machine, e.g. --target 127.0.0.1:8000)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where the reports go (default grades/<kind>-<time>/)",
+    )
+    p.add_argument(
+        "--network",
+        help="--target: the Docker network to join (default: the "
+        "network of the compose project's service HOST)",
+    )
+    p.add_argument(
+        "--project",
+        default=None,
+        help="--target: compose project (default $COMPOSE_PROJECT_NAME or socketlab)",
+    )
+    p.add_argument(
+        "--root",
+        type=Path,
+        metavar="DIR",
+        help=f"http-static --target: the directory it serves (default {LAB_SITE})",
+    )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="--target: check from this process, not from a container (for a server "
+        "on this machine, e.g. --target 127.0.0.1:8000)",
+    )
     p.add_argument("--checker-image", default=sandbox.CHECKER_IMAGE)
-    p.add_argument("--base-image", default=sandbox.BASE_IMAGE,
-                   help="what a submission without a Dockerfile runs on")
+    p.add_argument(
+        "--base-image",
+        default=sandbox.BASE_IMAGE,
+        help="what a submission without a Dockerfile runs on",
+    )
     p.add_argument("--keep-image", action="store_true", help="keep the submission's image")
-    p.add_argument("--startup", type=float, default=15.0,
-                   help="seconds the first connection keeps being tried (default 15)")
+    p.add_argument(
+        "--startup",
+        type=float,
+        default=15.0,
+        help="seconds the first connection keeps being tried (default 15)",
+    )
     return p
 
 
@@ -85,13 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if kind is None:
         return fail(f"unknown kind {args.kind!r}; the kinds are " + ", ".join(KINDS))
     if (args.submission is None) == (args.target is None):
-        return fail("give exactly one of --submission DIR (SUBMISSION=) and --target HOST:PORT "
-                    "(TARGET=)")
+        return fail(
+            "give exactly one of --submission DIR (SUBMISSION=) and --target HOST:PORT (TARGET=)"
+        )
     if args.submission is not None and not args.submission.is_dir():
         return fail(f"--submission {args.submission}: no such directory")
     if args.target is not None and kind.role == "client":
-        return fail(f"{kind.name} grades a client you give with --submission; --target is for "
-                    "servers")
+        return fail(
+            f"{kind.name} grades a client you give with --submission; --target is for servers"
+        )
     if args.in_process and args.target is None:
         return fail("--in-process grades a --target only: a submission always runs caged")
     if args.target is not None:

@@ -79,11 +79,11 @@ def png(width: int, height: int, pixels: bytes) -> bytes:
     """A valid PNG (8-bit RGB) of ``pixels``, with the standard library's zlib."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
-    rows = b"".join(
-        b"\x00" + pixels[y * width * 3 : (y + 1) * width * 3] for y in range(height)
-    )
+    rows = b"".join(b"\x00" + pixels[y * width * 3 : (y + 1) * width * 3] for y in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -112,12 +112,12 @@ def generate(site: Path) -> SiteMap:
         f"<p>paragraph {n}: {secrets.token_urlsafe(48)}</p>" for n in range(PAGE_PARAGRAPHS)
     )
     page = (
-        f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{token}</title>"
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{token}</title>'
         f'<link rel="stylesheet" href="/{css_name}"></head>\n<body>\n<h1>page {token}</h1>\n'
         f"{paragraphs}\n<p>non-ASCII: \u00e9\u00e8 \u4f60\u597d \u2713</p>\n</body></html>\n"
     ).encode()
     index = (
-        f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>index {token}</title>"
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>index {token}</title>'
         f'<link rel="stylesheet" href="/{css_name}"></head>\n<body><h1>index {token}</h1>\n'
         f'<p><a href="/{page_name}">a page</a> <img src="/{image_name}" alt="random"></p>\n'
         f"</body></html>\n"
@@ -156,7 +156,9 @@ def scan(root: Path) -> SiteMap:
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     sheets = [p for p in files if p.suffix == ".css"]
     if not (pages and images and sheets):
-        raise ValueError(f"{root}: needs another .html page, an image and a .css file besides index.html")
+        raise ValueError(
+            f"{root}: needs another .html page, an image and a .css file besides index.html"
+        )
 
     def entry(path: Path, content_type: str) -> SiteFile:
         return SiteFile("/" + path.relative_to(root).as_posix(), path.read_bytes(), content_type)

@@ -102,8 +102,9 @@ class Connection:
 class Recorder:
     """A threaded HTTP/1.1 server that records every request and connection it sees."""
 
-    def __init__(self, site: Site, listen: tuple[str, int]) -> None:
+    def __init__(self, site: Site, listen: tuple[str, int], hold: float = HOLD) -> None:
         self.site = site
+        self.hold = hold
         self.sock = socket.create_server(listen, reuse_port=False)
         self.address = self.sock.getsockname()[:2]
         self.requests: list[Recorded] = []
@@ -138,7 +139,7 @@ class Recorder:
     def _serve(self, conn: socket.socket, record: Connection) -> None:
         buffer = b""
         try:
-            conn.settimeout(HOLD)
+            conn.settimeout(self.hold)
             while len(self.requests) < 200:
                 while b"\r\n\r\n" not in buffer:
                     try:
@@ -224,21 +225,25 @@ class ClientTarget:
     """Where the recording server listens, what URL host the client is told, how to run it."""
 
     listen: tuple[str, int]
-    public_host: str  # "grader:23456": the URL's host and port, and the Host field expected
+    # "grader:23456": the URL's host and port, and the Host field expected; "" means the
+    # address the recording server listens on (tests listen on 127.0.0.1 port 0)
+    public_host: str
     launcher: Launcher
     token: str = dataclasses.field(default_factory=lambda: secrets.token_hex(6))
+    hold: float = HOLD  # seconds an idle kept-alive connection stays open
 
 
 @dataclasses.dataclass
 class Session:
     target: ClientTarget
+    public_host: str
     site: Site
     runs: dict[str, ClientRun]
     requests: list[Recorded]
     connections: list[Connection]
 
     def url(self, run: str) -> str:
-        return f"http://{self.target.public_host}{self.site.pages[run].path}"
+        return f"http://{self.public_host}{self.site.pages[run].path}"
 
     def of_run(self, run: str) -> list[Recorded]:
         return [r for r in self.requests if r.run == run]
@@ -251,20 +256,21 @@ class Session:
         return self.connections[number - 1]
 
 
-def record_session(target: ClientTarget, *, on_ready: Callable[[], None] | None = None) -> Session:
+def record_session(target: ClientTarget) -> Session:
     """Serve, run the client once per run, and return everything that happened."""
     site = Site(target.token)
     runs: dict[str, ClientRun] = {}
-    with Recorder(site, target.listen) as recorder:
-        if on_ready is not None:
-            on_ready()
+    with Recorder(site, target.listen, target.hold) as recorder:
+        public = target.public_host or "{}:{}".format(*recorder.address)
         for run in RUNS:
             recorder.run = run
-            url = f"http://{target.public_host}{site.pages[run].path}"
+            url = f"http://{public}{site.pages[run].path}"
             runs[run] = target.launcher(run, url)
             time.sleep(0.2)  # let the last connection's close be recorded
         with recorder.lock:
-            return Session(target, site, runs, list(recorder.requests), list(recorder.connections))
+            return Session(
+                target, public, site, runs, list(recorder.requests), list(recorder.connections)
+            )
 
 
 suite: Suite[Session] = Suite("http-client", DOC)
@@ -275,15 +281,17 @@ def _run_note(session: Session, run: str) -> str:
     if done.timed_out:
         return f" (the client did not finish within {RUN_TIMEOUT:g} s and was stopped)"
     if done.exit_code not in (0, None):
-        return f" (the client exited with status {done.exit_code}{': ' + done.note if done.note else ''})"
+        said = f": {done.note}" if done.note else ""
+        return f" (the client exited with status {done.exit_code}{said})"
     return ""
 
 
 def _first_request(session: Session, run: str) -> Recorded:
     requests = session.of_run(run)
     if not requests:
-        raise Failed(f"run {run}: the client sent no request to {session.url(run)}"
-                     + _run_note(session, run))
+        raise Failed(
+            f"run {run}: the client sent no request to {session.url(run)}" + _run_note(session, run)
+        )
     return requests[0]
 
 
@@ -314,7 +322,7 @@ def request_line(session: Session) -> str:
 )
 def host_header(session: Session) -> str:
     first = _first_request(session, "a")
-    want = session.target.public_host
+    want = session.public_host
     got = first.field("Host")
     if got is None:
         raise Failed("no Host field", f"Host: {want}")
@@ -359,7 +367,8 @@ def reads_content_length(session: Session) -> str:
         conn = session.connection(request.connection)
         if conn.closed_by == "server (idle)":
             raise Failed(
-                f"the client kept waiting until the server closed the connection after {HOLD:g} s"
+                "the client kept waiting until the server closed the connection after "
+                f"{session.target.hold:g} s"
                 " (it reads until close instead of counting Content-Length bytes)"
             )
     return f"{len(body)} bytes, as Content-Length said"

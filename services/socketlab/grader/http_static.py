@@ -139,7 +139,9 @@ def _expect_type(target: HttpTarget, file: SiteFile) -> str:
     answer = _get(target, file.path)
     got = answer.field("Content-Type")
     if got is None:
-        raise Failed(f"GET {file.path}: no Content-Type field", f"Content-Type: {file.content_type}")
+        raise Failed(
+            f"GET {file.path}: no Content-Type field", f"Content-Type: {file.content_type}"
+        )
     if got.split(";")[0].strip().lower() != file.content_type:
         raise Failed(f"GET {file.path}: Content-Type: {got}", f"Content-Type: {file.content_type}")
     return f"{file.path.rsplit('.', 1)[-1]}: {got}"

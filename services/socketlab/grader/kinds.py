@@ -22,21 +22,47 @@ class Kind:
 KINDS: Final[dict[str, Kind]] = {
     k.name: k
     for k in (
-        Kind("tcp-echo", tcp_echo.suite, "server.py", "server", "tcp",
-             "a TCP server that sends back what it receives"),
-        Kind("http-static", http_static.suite, "server.py", "server", "tcp",
-             "a static HTTP/1.1 file server (the seeds' web server)"),
-        Kind("udp-chat", udp_chat.suite, "server.py", "server", "udp",
-             "a chat relay speaking docs/udp-chat-protocol.md"),
-        Kind("http-client", http_client.suite, "client.py", "client", "tcp",
-             "a socket browser that fetches a page, its image and the favicon"),
+        Kind(
+            "tcp-echo",
+            tcp_echo.suite,
+            "server.py",
+            "server",
+            "tcp",
+            "a TCP server that sends back what it receives",
+        ),
+        Kind(
+            "http-static",
+            http_static.suite,
+            "server.py",
+            "server",
+            "tcp",
+            "a static HTTP/1.1 file server (the seeds' web server)",
+        ),
+        Kind(
+            "udp-chat",
+            udp_chat.suite,
+            "server.py",
+            "server",
+            "udp",
+            "a chat relay speaking docs/udp-chat-protocol.md",
+        ),
+        Kind(
+            "http-client",
+            http_client.suite,
+            "client.py",
+            "client",
+            "tcp",
+            "a socket browser that fetches a page, its image and the favicon",
+        ),
     )
 }
 
 
 def listing() -> str:
     """What `make grade` alone prints: every kind and its checks."""
-    lines = ["kinds and their checks (make grade KIND=<kind> SUBMISSION=<dir> | TARGET=<host:port>):"]
+    lines = [
+        "kinds and their checks (make grade KIND=<kind> SUBMISSION=<dir> | TARGET=<host:port>):"
+    ]
     for kind in KINDS.values():
         lines.append("")
         lines.append(f"{kind.name}: {kind.summary}; a submission is a Dockerfile or {kind.program}")

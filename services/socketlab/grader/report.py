@@ -14,7 +14,15 @@ from typing import Any, Final
 from .checks import Result, Status, must_passed, score
 
 CHECK_KEYS: Final = (
-    "id", "title", "level", "status", "points", "rationale", "expected", "actual", "help",
+    "id",
+    "title",
+    "level",
+    "status",
+    "points",
+    "rationale",
+    "expected",
+    "actual",
+    "help",
 )
 MARK: Final = {"passed": "PASS", "failed": "FAIL", "warning": "WARN", "skipped": "SKIP"}
 
@@ -84,7 +92,10 @@ def junit(report: dict[str, Any]) -> str:
     )
     for c in checks:
         case = ET.SubElement(
-            suite, "testcase", classname=f"grader.{report['kind']}", name=c["id"],
+            suite,
+            "testcase",
+            classname=f"grader.{report['kind']}",
+            name=c["id"],
             time=f"{c['seconds']:.3f}",
         )
         detail = f"expected: {c['expected']}\nactual: {c['actual']}\nread: {c['help']}"
@@ -108,7 +119,9 @@ def table(report: dict[str, Any], width: int = 100) -> str:
     out.append(f"  {'':4}  {'check':<{idw}}  {'level':<6} {'points':>6}  title")
     for c in checks:
         pts = f"{c['points']}/{c['max_points']}"
-        out.append(f"  {MARK[c['status']]}  {c['id']:<{idw}}  {c['level']:<6} {pts:>6}  {c['title']}")
+        out.append(
+            f"  {MARK[c['status']]}  {c['id']:<{idw}}  {c['level']:<6} {pts:>6}  {c['title']}"
+        )
     failing = [c for c in checks if c["status"] in (Status.FAILED, Status.WARNING)]
     skipped = [c for c in checks if c["status"] == Status.SKIPPED]
     verdict = "every MUST check passed" if report["passed"] else "some MUST checks failed"
@@ -116,10 +129,14 @@ def table(report: dict[str, Any], width: int = 100) -> str:
     for c in failing:
         out.append("")
         out.append(f"{MARK[c['status']]} {c['id']} ({c['level']}): {c['title']}")
-        for label, text in (("expected", c["expected"]), ("actual", c["actual"]),
-                            ("why", c["rationale"])):
-            out += textwrap.wrap(text, width, initial_indent=f"  {label + ':':<9} ",
-                                 subsequent_indent=" " * 12)
+        for label, text in (
+            ("expected", c["expected"]),
+            ("actual", c["actual"]),
+            ("why", c["rationale"]),
+        ):
+            out += textwrap.wrap(
+                text, width, initial_indent=f"  {label + ':':<9} ", subsequent_indent=" " * 12
+            )
         out.append(f"  {'read:':<9} {c['help']}")
     if skipped:
         out.append("")

@@ -53,7 +53,7 @@ LIMITS: Final = (
     "--cap-drop", "ALL",
     "--security-opt", "no-new-privileges",
     "--read-only",
-    "--tmpfs", "/tmp:rw,nosuid,nodev,size=16m",
+    "--tmpfs", "/tmp:rw,nosuid,nodev,size=16m",  # noqa: S108 - the container's own /tmp
     "--memory", "256m",
     "--memory-swap", "256m",
     "--pids-limit", "128",
@@ -115,8 +115,11 @@ def build(kind: Kind, submission: Path, tag: str, log: Path, base: str = BASE_IM
             raise UsageError(f"the base image {base} is missing: run make base")
         cleanup = Path(tempfile.mkdtemp(prefix="slgrade-build-"))
         context = cleanup / "context"
-        shutil.copytree(submission, context, ignore=shutil.ignore_patterns(
-            "__pycache__", "*.pyc", ".git", "static"))
+        shutil.copytree(
+            submission,
+            context,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git", "static"),
+        )
         (context / "Dockerfile").write_text(generated_dockerfile(kind, base))
     else:
         raise UsageError(

@@ -11,7 +11,7 @@ import threading
 from typing import Final
 
 from . import wire
-from .checks import Failed, Suite, reason
+from .checks import Failed, NoAnswer, Suite, reason
 from .target import ServerTarget
 
 DOC: Final = "docs/labs/09-write-your-own-tcp-echo.md"
@@ -100,8 +100,8 @@ def large_message(target: ServerTarget) -> str:
         while len(got) < LARGE:
             try:
                 chunk = wire.recv_some(sock, deadline, "the echo of 1 MiB")
-            except wire.NoAnswer:
-                raise wire.NoAnswer(15.0, f"the echo: {len(got)} of {LARGE} bytes came") from None
+            except NoAnswer:
+                raise NoAnswer(15.0, f"the echo: {len(got)} of {LARGE} bytes came") from None
             if not chunk:
                 raise Failed(f"the connection closed after {len(got)} of {LARGE} bytes")
             got += chunk
@@ -126,9 +126,7 @@ def many_clients(target: ServerTarget) -> str:
             try:
                 _echo(socks[number - 1], f"client {number} {os.urandom(4).hex()}".encode())
             except (Failed, OSError) as exc:
-                raise Failed(
-                    f"client {number} (of 3 open at once): {reason(exc)}"
-                ) from None
+                raise Failed(f"client {number} (of 3 open at once): {reason(exc)}") from None
     finally:
         for sock in socks:
             sock.close()
@@ -156,7 +154,5 @@ def client_close(target: ServerTarget) -> str:
         with wire.connect_retrying(target.address, 2.0) as sock:
             _echo(sock, b"still there? " + os.urandom(4).hex().encode())
     except (Failed, OSError) as exc:
-        raise Failed(
-f"after one client closed and two reset: {reason(exc)}") from None
+        raise Failed(f"after one client closed and two reset: {reason(exc)}") from None
     return "still echoing after a silent close and two resets"
-

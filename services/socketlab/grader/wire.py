@@ -79,9 +79,7 @@ def recv_exactly(sock: socket.socket, size: int, deadline: Deadline, what: str) 
         try:
             chunk = recv_some(sock, deadline, what)
         except NoAnswer:
-            raise NoAnswer(
-                deadline.seconds, f"{what}: {got} of {size} bytes had arrived"
-            ) from None
+            raise NoAnswer(deadline.seconds, f"{what}: {got} of {size} bytes had arrived") from None
         if not chunk:
             raise Failed(f"the connection was closed after {got} of {size} bytes of {what}")
         parts.append(chunk)
@@ -213,8 +211,7 @@ class Reader:
                 bare = self.buffer.find(b"\n\n")
                 if bare >= 0:
                     raise Failed(
-                        "the head ends in a bare LF LF, not CRLF CRLF: "
-                        f"{self.buffer[:60]!r}",
+                        f"the head ends in a bare LF LF, not CRLF CRLF: {self.buffer[:60]!r}",
                         "a head whose lines end in \\r\\n and that ends with \\r\\n\\r\\n",
                     )
                 raise Failed(
