@@ -40,6 +40,7 @@ VENV_PY := $(VENV)/bin/python
 PIP_VERSION := 26.3
 # Recorded after a successful install; the venv re-installs only when this list changes.
 VENV_DEPS := $(VENV)/installed-deps.txt
+LOCK := requirements-test.lock
 PYTEST_ARGS ?=
 
 # Classic builder: BuildKit would pull its frontend image, and no registry is reachable.
@@ -47,7 +48,7 @@ DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
 # Put on every image built here, so dangling leftovers of rebuilds can be pruned by it.
 BUILD_LABEL := socketlab.built-by=make
 
-.PHONY: help base base-rebuild images up map down logs venv test test-unit test-integration \
+.PHONY: help base base-rebuild images up map down logs venv lock test test-unit test-integration \
 	check-labs lint clean clean-images grade
 
 help: ## Show this list of targets
@@ -163,26 +164,41 @@ grade: $(if $(KIND),image-grader) ## Grade a program: KIND=... SUBMISSION=dir | 
 
 # --- Python tools and tests -------------------------------------------------------------------
 
-# The venv re-installs only when the dependency list in pyproject.toml (or PIP_VERSION)
+# The venv installs from the lock file (every package pinned with its hash) when this
+# interpreter is the one the lock was made for (its first line; CI's python3), and from the
+# exact pins of pyproject.toml's group 'test' otherwise: compiled wheels differ between Python
+# versions, so their hashes would not match. It re-installs only when what it would install
 # changes: pyproject.toml is also edited for tool settings, so its mtime alone is not enough.
-$(VENV_DEPS): pyproject.toml
+$(VENV_DEPS): pyproject.toml $(LOCK)
 	@if [[ ! -x $(VENV_PY) ]]; then echo "venv: creating $(VENV) with $$($(PYTHON) --version)"; \
 		$(PYTHON) -m venv $(VENV); fi
-	@$(VENV_PY) -c 'import sys, tomllib; groups = tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]; print("pip==$(PIP_VERSION)"); print("\n".join(sorted(str(d) for g in groups.values() for d in g)))' > $@.new
-	@if cmp --silent $@.new $@; then \
+	@tag=$$($(VENV_PY) -c 'import sys, sysconfig; print(f"cp{sys.version_info[0]}{sys.version_info[1]}-{sysconfig.get_platform()}")'); \
+	if [[ "$$(sed -n 1p $(LOCK))" == "# interpreter: $$tag" ]]; then \
+		source="-r $(LOCK) --require-hashes"; \
+		{ echo "pip==$(PIP_VERSION) $$source"; cat $(LOCK); } > $@.new; \
+	else \
+		echo "venv: $(LOCK) is for $$(sed -n 1p $(LOCK) | cut -d' ' -f3), this is $$tag: installing pyproject.toml's pins instead"; \
+		source="--group test"; \
+		$(VENV_PY) -c 'import sys, tomllib; groups = tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]; print("pip==$(PIP_VERSION) --group test"); print("\n".join(sorted(str(d) for d in groups["test"])))' > $@.new; \
+	fi; \
+	if cmp --silent $@.new $@; then \
 		echo "venv: dependencies unchanged"; rm $@.new; touch $@; \
 	else \
-		echo "venv: installing pip==$(PIP_VERSION) and the dependency group 'test'"; \
+		echo "venv: installing pip==$(PIP_VERSION), then $$source"; \
 		$(VENV_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION); \
-		$(VENV_PY) -m pip install --quiet --disable-pip-version-check --group test; \
+		$(VENV_PY) -m pip install --quiet --disable-pip-version-check $$source; \
 		mv $@.new $@; \
 	fi
 
 venv: $(VENV_DEPS) ## Create .venv with the pinned test and lint tools (only when they changed)
 
+lock: venv ## Re-resolve pyproject.toml's group 'test' into requirements-test.lock (with hashes)
+	$(VENV_PY) scripts/lock.py
+
 test test-unit test-integration: export TESTCONTAINERS_RYUK_DISABLED := true
 
-test: venv images ## Build what is needed, then run the unit tests, then the integration tests
+test: venv images ## Lint, build what is needed, run the unit tests, then the integration tests
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
 
@@ -200,8 +216,11 @@ check-labs: venv ## Check that every exercise in docs/labs/ shows what it says (
 		echo "check-labs: the lab is not running: make up first" >&2; exit 1; fi
 	$(VENV_PY) -m pytest tests/labs -m labs $(PYTEST_ARGS)
 
-lint: venv ## ruff check (services/socketlab, tests, bench) and mypy (services/socketlab, bench)
-	$(VENV_PY) -m ruff check services/socketlab tests bench
+LINT_PATHS := services/socketlab tests bench scripts
+
+lint: venv ## ruff check, ruff format --check, mypy (services/socketlab, tests, bench, scripts)
+	$(VENV_PY) -m ruff check $(LINT_PATHS)
+	$(VENV_PY) -m ruff format --check $(LINT_PATHS)
 	$(VENV_PY) -m mypy
 
 # --- benchmarks -------------------------------------------------------------------------------

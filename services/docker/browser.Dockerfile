@@ -22,25 +22,8 @@ USER root
 # The browser itself needs only python3; the rest are the lab user's tools for exercises run
 # from this container (ss to watch its connections, tcpdump, dig, curl to compare). On
 # socketlab/base all are present and this touches no network (built with --network none).
-RUN set -eu; \
-    missing=""; \
-    command -v python3 >/dev/null 2>&1 || missing="$missing python3"; \
-    command -v ip >/dev/null 2>&1      || missing="$missing iproute2"; \
-    command -v ping >/dev/null 2>&1    || missing="$missing iputils-ping"; \
-    command -v nc >/dev/null 2>&1      || missing="$missing netcat-openbsd"; \
-    command -v curl >/dev/null 2>&1    || missing="$missing curl"; \
-    command -v ps >/dev/null 2>&1      || missing="$missing procps"; \
-    command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"; \
-    command -v dig >/dev/null 2>&1     || missing="$missing dnsutils"; \
-    test -e /etc/ssl/certs/ca-certificates.crt || missing="$missing ca-certificates"; \
-    if [ -n "$missing" ]; then \
-        echo "installing missing tools:$missing"; \
-        apt-get update; \
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing; \
-        rm -rf /var/lib/apt/lists/*; \
-    fi; \
-    id lab >/dev/null 2>&1 || useradd --uid 10001 --create-home --shell /usr/sbin/nologin lab; \
-    mkdir -p /etc/socketlab/browser
+COPY docker/lab-tools.sh /usr/local/lib/socketlab/lab-tools.sh
+RUN sh /usr/local/lib/socketlab/lab-tools.sh && mkdir -p /etc/socketlab/browser
 
 # Code owned by root and only readable by `lab`. The scenarios are not baked in: compose mounts
 # configs/browser/ read-only at /etc/socketlab/browser, so editing a visit needs no rebuild.
@@ -62,7 +45,7 @@ USER lab
 # that fail because a server is down still beat: that is the server's problem.
 # No --start-interval: it needs API 1.44, and this engine speaks 1.41.
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python3", "-m", "socketlab.browser.heartbeat", "/tmp/browser.heartbeat", "120"]
+    CMD ["python3", "-m", "socketlab.browser.liveness", "/tmp/browser.heartbeat", "120"]
 
 # The browser is PID 1 (exec form, no shell, no init): on SIGTERM it cancels the requests in
 # flight and exits within a second. The schedule is in the command, not in ENV, so that a

@@ -19,24 +19,8 @@ LABEL org.opencontainers.image.title="socketlab-threaded-web" \
 USER root
 # Install only what the base lacks. On socketlab/base everything is present, so this touches no
 # network and the image builds with `--network none`; on another base it apt-gets the gaps.
-RUN set -eu; \
-    missing=""; \
-    command -v python3 >/dev/null 2>&1 || missing="$missing python3"; \
-    command -v ip >/dev/null 2>&1      || missing="$missing iproute2"; \
-    command -v ping >/dev/null 2>&1    || missing="$missing iputils-ping"; \
-    command -v nc >/dev/null 2>&1      || missing="$missing netcat-openbsd"; \
-    command -v curl >/dev/null 2>&1    || missing="$missing curl"; \
-    command -v ps >/dev/null 2>&1      || missing="$missing procps"; \
-    command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"; \
-    command -v dig >/dev/null 2>&1     || missing="$missing dnsutils"; \
-    test -e /etc/ssl/certs/ca-certificates.crt || missing="$missing ca-certificates"; \
-    if [ -n "$missing" ]; then \
-        echo "installing missing tools:$missing"; \
-        apt-get update; \
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing; \
-        rm -rf /var/lib/apt/lists/*; \
-    fi; \
-    id lab >/dev/null 2>&1 || useradd --uid 10001 --create-home --shell /usr/sbin/nologin lab
+COPY docker/lab-tools.sh /usr/local/lib/socketlab/lab-tools.sh
+RUN sh /usr/local/lib/socketlab/lab-tools.sh
 
 # Code and site are owned by root and only readable by `lab`: the server cannot modify them.
 COPY socketlab/ /opt/socketlab/socketlab/

@@ -8,14 +8,18 @@
 # Classic builder on purpose: no `# syntax=` line, RUN --mount, heredocs or COPY --chmod, because
 # BuildKit pulls its frontend image and no registry is reachable here.
 #
-# COPY only: socketlab/base (services/base/build-base.sh) already has python3, the `lab` user and
-# netcat-openbsd, so that `nc -u udp-chat 9999` speaks the protocol by hand from any lab container.
+# netcat-openbsd (from lab-tools.sh, already in socketlab/base) lets `nc -u udp-chat 9999` speak
+# the protocol by hand from any lab container.
 
 ARG BASE_IMAGE=socketlab/base:latest
 FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="socketlab-udp-chat" \
       org.opencontainers.image.description="socketlab multi-user UDP chat relay and terminal client"
+
+USER root
+COPY docker/lab-tools.sh /usr/local/lib/socketlab/lab-tools.sh
+RUN sh /usr/local/lib/socketlab/lab-tools.sh
 
 # Code owned by root and only readable by `lab`: the server cannot modify itself.
 COPY socketlab/ /opt/socketlab/socketlab/

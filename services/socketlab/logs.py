@@ -11,6 +11,8 @@ import logging
 import re
 import sys
 
+from .settings import Setting
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # Printable ASCII stays as it is; backslash is escaped too so the escaping is unambiguous.
@@ -42,3 +44,8 @@ def setup(level: str = "info") -> None:
 
 
 LEVELS = ("debug", "info", "warning", "error")
+
+
+def level_setting(default: str = "info") -> Setting:
+    """The ``log_level`` row of every service's settings table."""
+    return Setting("log_level", str, default, "logging level", choices=LEVELS)

@@ -2,7 +2,7 @@
 
 Three clients (alice, bob, carol) join, chat, whisper and ask WHO; a fourth (dave) joins and then
 says nothing, and the server (with a short idle timeout given through the environment) drops it.
-Each client is the real `python3 -m socketlab.chat_client` from the image, driven by a script
+Each client is the real `python3 -m socketlab.udp_chat.client` from the image, driven by a script
 file, and what it printed is checked against the container addresses Docker reports. Needs
 Docker and socketlab/base (make base); the image is built if needed.
 """
@@ -104,7 +104,7 @@ def run_script(lab: Lab, container: Container, nick: str, *flags: str) -> ExecRe
     """Write ``SCRIPTS[nick]`` into the container and run the chat client on it."""
     encoded = base64.b64encode(SCRIPTS[nick].encode()).decode()
     lab.exec(container, ["sh", "-c", f"echo {encoded} | base64 -d > /tmp/chat.script"])
-    command = ["python3", "-m", "socketlab.chat_client", "--server", f"{SERVICE}:{PORT}"]
+    command = ["python3", "-m", "socketlab.udp_chat.client", "--server", f"{SERVICE}:{PORT}"]
     command += ["--nick", nick, "--script", "/tmp/chat.script", "--linger", "1.5"]
     command += ["--wait-timeout", str(WAIT_TIMEOUT), *flags]
     return lab.exec(container, command, check=False)

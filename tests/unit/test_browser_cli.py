@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 import pytest
 from browser_support import Answer, ScriptedServer, Seen, http_response, scripted, threaded_web
 
-from socketlab.browser import heartbeat, scenario
+from socketlab.browser import liveness, scenario
 from socketlab.browser.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +164,7 @@ def test_repeat_interval_and_heartbeat(
         "visit 3/3",
     ]
     assert elapsed >= 0.4
-    assert heartbeat.main([str(beat), "60"]) == 0
+    assert liveness.main([str(beat), "60"]) == 0
     assert "visit 3/3" in beat.read_text()
     # Each visit is a new visitor: three connections for three visits.
     assert site.connections == 3
@@ -395,13 +395,13 @@ def test_sigterm_ends_a_page_in_flight(tmp_path: Path) -> None:
 
 def test_heartbeat_health(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     beat = tmp_path / "beat"
-    assert heartbeat.main([str(beat), "10"]) == 1
+    assert liveness.main([str(beat), "10"]) == 1
     assert "no page finished yet" in capsys.readouterr().err
-    heartbeat.beat(beat, "visit 1/1: ok")
-    assert heartbeat.main([str(beat), "10"]) == 0
+    liveness.beat(beat, "visit 1/1: ok")
+    assert liveness.main([str(beat), "10"]) == 0
     old = time.time() - 100
     os.utime(beat, (old, old))
-    assert heartbeat.main([str(beat), "10"]) == 1
+    assert liveness.main([str(beat), "10"]) == 1
     assert "last page or visit finished 100 s ago" in capsys.readouterr().err
-    assert heartbeat.main([str(beat)]) == 2
-    assert heartbeat.main([str(beat), "x"]) == 2
+    assert liveness.main([str(beat)]) == 2
+    assert liveness.main([str(beat), "x"]) == 2

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from socketlab.browser.loop import Cancelled, Channel, Loop, Wait, readable, sleep, writable
+from socketlab.browser.loop import Channel, Loop, TaskCancelled, Wait, readable, sleep, writable
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_cancel_raises_where_the_task_waits(
     async def victim() -> None:
         try:
             await readable(left, 30.0)
-        except Cancelled:
+        except TaskCancelled:
             seen.append("cancelled")
             raise
 
@@ -134,7 +134,7 @@ def test_cancel_raises_where_the_task_waits(
         task = loop.spawn(victim())
         await sleep(0.01)  # let it start waiting
         task.cancel()
-        with pytest.raises(Cancelled):
+        with pytest.raises(TaskCancelled):
             await task
 
     started = time.monotonic()
@@ -152,7 +152,7 @@ def test_a_task_cancelled_before_it_starts_never_runs(loop: Loop) -> None:
     async def main() -> None:
         task = loop.spawn(never())
         task.cancel()
-        with pytest.raises(Cancelled):
+        with pytest.raises(TaskCancelled):
             await task
 
     loop.run(main())
@@ -161,7 +161,7 @@ def test_a_task_cancelled_before_it_starts_never_runs(loop: Loop) -> None:
 
 def test_a_value_handed_over_as_the_waiter_is_cancelled_is_still_there(loop: Loop) -> None:
     """The pool's race: a connection is handed to a waiter in the same turn the waiter is
-    cancelled. The waiter sees Cancelled, and the Wait still holds the value to pass on."""
+    cancelled. The waiter sees TaskCancelled, and the Wait still holds the value to pass on."""
     wait: Wait[str] = Wait()
 
     async def waiter() -> str:
@@ -172,7 +172,7 @@ def test_a_value_handed_over_as_the_waiter_is_cancelled_is_still_there(loop: Loo
         await sleep(0.01)
         wait.set("connection")
         task.cancel()
-        with pytest.raises(Cancelled):
+        with pytest.raises(TaskCancelled):
             await task
         return wait.result()
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from socketlab.chat.relay import Relay, RelayConfig
-from socketlab.chat.server import ChatServer, bind
+from socketlab.udp_chat.relay import Relay, RelayConfig
+from socketlab.udp_chat.server import ChatServer, bind
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 ENV = {**os.environ, "PYTHONPATH": str(SERVICES), "PYTHONUNBUFFERED": "1"}
@@ -226,7 +226,7 @@ def run_client(
         [
             sys.executable,
             "-m",
-            "socketlab.chat_client",
+            "socketlab.udp_chat.client",
             "--server",
             f"127.0.0.1:{port}",
             "--nick",
@@ -387,7 +387,7 @@ def test_refused_reliable_join_stops_at_once(start_server: Callable[..., ChatSer
 
 def test_client_refuses_a_bad_nick_with_status_2() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "socketlab.chat_client", "--nick", "bad nick!"],
+        [sys.executable, "-m", "socketlab.udp_chat.client", "--nick", "bad nick!"],
         capture_output=True,
         text=True,
         env=ENV,

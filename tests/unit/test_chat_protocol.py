@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from socketlab.chat import errors
-from socketlab.chat.protocol import (
+from socketlab.udp_chat import errors
+from socketlab.udp_chat.protocol import (
     MAX_DATAGRAM,
     MAX_NICK,
     MAX_TEXT,

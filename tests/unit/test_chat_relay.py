@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from socketlab.chat.protocol import MAX_DATAGRAM, Addr
-from socketlab.chat.relay import Fanout, Relay, RelayConfig, Send, spell_out
+from socketlab.udp_chat.protocol import MAX_DATAGRAM, Addr
+from socketlab.udp_chat.relay import Fanout, Relay, RelayConfig, Send, spell_out
 
 ALICE: Addr = ("10.0.0.1", 40001)
 BOB: Addr = ("10.0.0.2", 40002)

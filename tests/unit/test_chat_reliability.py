@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from socketlab.chat.ratelimit import BoundedTable, TokenBucket
-from socketlab.chat.reliable import ReplayWindow, Retransmitter
-from socketlab.chat.tally import SEEN_WINDOW, Tally
+from socketlab.udp_chat.ratelimit import BoundedTable, TokenBucket
+from socketlab.udp_chat.reliable import ReplayWindow, Retransmitter
+from socketlab.udp_chat.tally import SEEN_WINDOW, Tally
 
 # --- ReplayWindow: duplicate suppression -------------------------------------------------------
 

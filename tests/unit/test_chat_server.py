@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from socketlab.chat.protocol import Addr
-from socketlab.chat.relay import Fanout, Relay, Send
-from socketlab.chat.server import ChatServer, bind
+from socketlab.udp_chat.protocol import Addr
+from socketlab.udp_chat.relay import Fanout, Relay, Send
+from socketlab.udp_chat.server import ChatServer, bind
 
 A: Addr = ("127.0.0.1", 1001)
 B: Addr = ("127.0.0.1", 1002)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from socketlab import settings
-from socketlab.chat import client, server
+from socketlab.udp_chat import client, server
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "udp-chat.toml"
 

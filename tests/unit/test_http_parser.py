@@ -1,7 +1,8 @@
 """The I/O-free parser on a request corpus fed whole, by line, by byte and in random chunks.
 
 A parser that depends on how the network happened to split the bytes is broken; feeding the same
-corpus every way is how that is caught (STYLE.md point 10).
+corpus every way is how that is caught (gunicorn's tests/requests corpus is replayed the same
+way).
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from multiprocess_support import (
 )
 
 from socketlab import settings
-from socketlab.apploader import AppLoadError, load_app
 from socketlab.multiprocess_web import PROG, REQUIRED_IN_FILE, SETTINGS
+from socketlab.wsgi.apploader import AppLoadError, load_app
 
 CONFIG = REPO / "configs" / "multiprocess-web.toml"
 RUN_TIMEOUT = 20.0  # seconds for a server that must refuse to start

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from multiprocess_support import HTTP_TIMEOUT, read_answers, server_process
 
-from socketlab.worker import IDLE_YIELD
+from socketlab.multiprocess_web.worker import IDLE_YIELD
 
 IDLE_TIMEOUT = 15.0  # the server's idle timeout here: far longer than the test may take
 PROMPT = IDLE_YIELD + 3.0  # what "served promptly" means on a loaded 2-core machine

@@ -14,7 +14,7 @@ One module per concern:
 * :mod:`.browser` -- loading a page with its resources in parallel;
 * :mod:`.records`, :mod:`.report`, :mod:`.har` -- what a load leaves and how it is shown;
 * :mod:`.scenario` -- scripted visits from TOML; :mod:`.cli` -- the command line;
-  :mod:`.heartbeat` -- the container's healthcheck.
+  :mod:`.liveness` -- the container's healthcheck.
 """
 
 from .browser import USER_AGENT, Browser, Fetch, Options

@@ -37,7 +37,7 @@ from . import errors, urls
 from .cookies import CookieJar
 from .extract import PageResources, Reference, decode, extract_css, extract_html
 from .limits import ByteBudget, Caps, Deadline, Deadlines
-from .loop import Cancelled, Channel, Loop, Task
+from .loop import Channel, Loop, Task, TaskCancelled
 from .pool import ConnectionPool, Lease
 from .records import ConnectionInfo, Entry, PageLoad
 from .redirects import is_redirect, next_hop
@@ -239,7 +239,7 @@ class Browser:
         )
         try:
             chain = await self._start(load, self._fetch_chain(load, fetch))
-        except Cancelled:  # aborted before the request's first step
+        except TaskCancelled:  # aborted before the request's first step
             chain = [self._never_started(load, fetch)]
         page.entries.extend(chain)
         final = chain[-1]
@@ -350,7 +350,7 @@ class Browser:
         for task, fetch in pending.items():
             try:
                 page.entries.extend(await task)
-            except Cancelled:  # cancelled before its first step: no entry yet
+            except TaskCancelled:  # cancelled before its first step: no entry yet
                 page.entries.append(self._never_started(load, fetch))
 
     def _never_started(self, load: _Load, fetch: Fetch) -> Entry:
@@ -508,12 +508,12 @@ class Browser:
                 )
                 self._note_lease(entry, lease)
                 reply = await self._exchange(load, fetch, entry, lease, progress)
-        except (errors.BrowserError, Cancelled) as exc:
+        except (errors.BrowserError, TaskCancelled) as exc:
             # After abort() a socket shut down under a request looks like a closed connection;
             # say what really happened.
             if self.cancel.is_set():
                 entry.error = errors.Cancelled("the browser is stopping")
-            elif isinstance(exc, Cancelled):  # cancelled by _settle: out of time
+            elif isinstance(exc, TaskCancelled):  # cancelled by _settle: out of time
                 entry.error = load.deadline.expiry_error()
             else:
                 entry.error = exc

@@ -31,7 +31,7 @@ from typing import Final
 
 from .. import logs, settings
 from ..settings import Setting
-from . import har, heartbeat, scenario, urls
+from . import har, liveness, scenario, urls
 from .browser import USER_AGENT, Browser, Options
 from .errors import InvalidURL
 from .limits import (
@@ -168,7 +168,7 @@ SETTINGS: Final = (
         metavar="FILE",
     ),
     Setting("user_agent", str, USER_AGENT, "User-Agent header", metavar="TEXT"),
-    Setting("log_level", str, "warning", "logging level", choices=logs.LEVELS),
+    logs.level_setting("warning"),
 )
 
 
@@ -294,7 +294,7 @@ class Run:
 
     def beat(self, line: str) -> None:
         try:
-            heartbeat.beat(self.args.heartbeat, line)
+            liveness.beat(self.args.heartbeat, line)
         except OSError as exc:
             log.warning("cannot write heartbeat %s: %s", self.args.heartbeat, exc)
 

@@ -8,7 +8,7 @@ suspends only on the awaitables made here, and the loop resumes it when
 * a :class:`Wait` it waits on is settled (a connection handed over, a name looked up, a
   request finished),
 * its timeout passes (``TimeoutError`` is raised where it waits; :func:`sleep` just ends),
-* or it is cancelled (:class:`Cancelled` is raised where it waits).
+* or it is cancelled (:class:`TaskCancelled` is raised where it waits).
 
 Why not asyncio: the browser used it first, and on a page of 30 small resources the loop's own
 machinery (handles, timer objects, reader callbacks: some 4,300 Python calls per page) was a
@@ -39,7 +39,7 @@ READ: Final = selectors.EVENT_READ
 WRITE: Final = selectors.EVENT_WRITE
 
 
-class Cancelled(BaseException):
+class TaskCancelled(BaseException):
     """Raised inside a task where it waits when it is cancelled (a BaseException, so that an
     ``except Exception`` in between cannot swallow it)."""
 
@@ -166,13 +166,13 @@ class Task(Generic[T]):
             self._callbacks.append(callback)
 
     def cancel(self) -> None:
-        """Raise :class:`Cancelled` where the task waits (at its next step if it is ready)."""
+        """Raise :class:`TaskCancelled` where the task waits (at its next step if it is ready)."""
         if self.done:
             return
         if self.trap is None:
             self.must_cancel = True
         else:
-            self.loop._wake(self, self.token, None, Cancelled())
+            self.loop._wake(self, self.token, None, TaskCancelled())
 
     def _finish(self, value: T | None, error: BaseException | None) -> None:
         if error is None:
@@ -304,7 +304,7 @@ class Loop:
     def _step(self, task: Task[Any], value: Any, error: BaseException | None) -> None:
         if task.must_cancel:
             task.must_cancel = False
-            value, error = None, Cancelled()
+            value, error = None, TaskCancelled()
         try:
             trap = task.coro.send(value) if error is None else task.coro.throw(error)
         except StopIteration as stop:

@@ -4,8 +4,8 @@
 :class:`Exchange`, writes what the handler answers and keeps the connection alive for the next
 request (pipelined ones included, answered in order). It knows nothing about threads or
 processes: the threaded server runs one per thread, the multiprocess server one per child or
-worker, which is the point (STYLE.md: how connections arrive is one thing, what to do with a
-request another).
+worker, which is the point: how connections arrive is one thing, what to do with a request
+another (the split of CPython's socketserver into server classes and request handlers).
 
 Deadlines keep a silent or slow client from holding a thread or a process forever:
 

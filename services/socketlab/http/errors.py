@@ -92,10 +92,21 @@ class InternalServerError(HTTPError):
     status = 500
 
 
-class NotImplementedMethod(HTTPError):
-    """501: a method or transfer coding this server does not implement at all."""
+class Unimplemented(HTTPError):
+    """501 Not Implemented: the request needs something this server does not implement at all
+    (RFC 9110 section 15.6.2)."""
 
     status = 501
+
+
+class UnknownMethod(Unimplemented):
+    """501 for a method the server does not recognise (RFC 9110 section 9.1)."""
+
+
+class UnsupportedTransferCoding(Unimplemented):
+    """501 for a transfer coding other than chunked (RFC 9112 section 6.1: "A server that
+    receives a request message with a transfer coding it does not understand SHOULD respond
+    with 501 (Not Implemented)")."""
 
 
 class ServiceUnavailable(HTTPError):
@@ -103,6 +114,26 @@ class ServiceUnavailable(HTTPError):
 
     def __init__(self, detail: str = "", retry_after: int = 1) -> None:
         super().__init__(detail, headers=[("Retry-After", str(retry_after))])
+
+
+BUSY_TEXT = "server busy, try again shortly\n"
+"""The body of :func:`busy_response`."""
+
+
+def busy_response(extra_headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """A whole ``503`` with ``Retry-After: 1`` and ``Connection: close``, for a server that turns
+    a connection away before reading anything from it (no thread or child is free to take it),
+    so no request was parsed and no :class:`Exchange` exists to answer through."""
+    body = BUSY_TEXT.encode("ascii")
+    fields = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Retry-After", "1"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+        *extra_headers,
+    ]
+    head = "HTTP/1.1 503 Service Unavailable\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields)
+    return (head + "\r\n").encode("latin-1") + body
 
 
 class VersionNotSupported(HTTPError):

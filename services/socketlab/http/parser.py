@@ -442,7 +442,7 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
             raise errors.BadRequest("invalid Host header field")
 
     chunked = "transfer-encoding" in index and _transfer_chunked(
-        headers, errors.BadRequest, errors.NotImplementedMethod
+        headers, errors.BadRequest, errors.UnsupportedTransferCoding
     )
     length = _content_length(headers, errors.BadRequest) if "content-length" in index else None
     if chunked and length is not None:
@@ -455,7 +455,7 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
         raise errors.PayloadTooLarge(f"request body larger than {limits.max_body} bytes")
 
     if method not in KNOWN_METHODS:
-        raise errors.NotImplementedMethod(f"method {method} is not implemented")
+        raise errors.UnknownMethod(f"method {method} is not implemented")
     if target == "*":
         if method != "OPTIONS":
             raise errors.BadRequest("asterisk-form target is only for OPTIONS")

@@ -7,10 +7,10 @@ Run it from the repository root::
 Two process models, chosen with ``mode``:
 
 * ``fork`` -- the parent accepts and forks a child per connection (at most ``max_children`` at
-  once); the child serves that connection's requests and exits (:mod:`socketlab.forking`);
+  once); the child serves that connection's requests and exits (:mod:`.forking`);
 * ``prefork`` -- the parent forks ``workers`` children that accept on the shared socket; the
   parent only supervises: it replaces a worker that dies and kills one stuck past ``timeout``
-  (:mod:`socketlab.prefork`, gunicorn's design).
+  (:mod:`.prefork`, gunicorn's design).
 
 What a request gets does not depend on the mode (:class:`Site`): ``/healthz`` is answered by the
 server itself; a GET or HEAD for a file under ``static_root`` is that file (the same static
@@ -35,19 +35,20 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from . import logs, settings
-from .apploader import AppLoadError, check_spec, load_app
+from .. import logs, settings
+from ..http import errors
+from ..http.connection import Exchange
+from ..http.parser import Request
+from ..http.settings import connection_config, server_settings
+from ..listener import open_listener
+from ..settings import Setting
+from ..static import StaticFiles
+from ..wsgi import WSGIGateway
+from ..wsgi.apploader import AppLoadError, check_spec, load_app
 from .forking import ForkingServer
-from .http import errors
-from .http.connection import ConnectionConfig, Exchange
-from .http.parser import Limits, Request
-from .listener import BACKLOG, open_listener
 from .prefork import PreforkServer
-from .settings import Setting
-from .static import StaticFiles
 from .supervisor import Supervisor
 from .worker import Worker
-from .wsgi import WSGIGateway
 
 log = logging.getLogger("socketlab.multiprocess_web")
 
@@ -70,7 +71,7 @@ MAX_CHILDREN: Final = 64
 opens up to 6; 64 is a classroom's worth, and well under the default process limits."""
 
 MAX_CHILDREN_LIMIT: Final = 1024
-"""Upper bound for ``max_children`` (the heartbeat table holds one slot per child)."""
+"""Upper bound for ``max_children`` (the deadline table holds one slot per child)."""
 
 TIMEOUT: Final = 30.0
 """Seconds one request may take before its worker is killed (gunicorn's default timeout)."""
@@ -80,8 +81,7 @@ GRACEFUL_TIMEOUT: Final = 12.0
 the compose stop_grace_period (20 s), so Docker never has to SIGKILL the server."""
 
 SETTINGS: Final = (
-    Setting("host", str, "127.0.0.1", "address to listen on", metavar="ADDR"),
-    settings.port_setting(8888, "TCP port to listen on (0 picks a free one)"),
+    *server_settings(host="127.0.0.1", port=8888, graceful_timeout=GRACEFUL_TIMEOUT),
     Setting("mode", str, "prefork",
             "process model: 'fork' (a child per connection) or 'prefork' (a fixed pool)",
             choices=MODES),
@@ -92,27 +92,13 @@ SETTINGS: Final = (
     Setting("timeout", float, TIMEOUT,
             "seconds a request may run before its worker is killed (504 to the client)",
             minimum=1, maximum=3600, metavar="SECONDS"),
-    Setting("graceful_timeout", float, GRACEFUL_TIMEOUT,
-            "seconds requests in flight get to finish after SIGTERM",
-            minimum=0, maximum=3600, metavar="SECONDS"),
-    Setting("header_timeout", float, ConnectionConfig.header_timeout,
-            "seconds allowed for a whole request head (slow clients get 408)",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("idle_timeout", float, ConnectionConfig.idle_timeout,
-            "seconds a keep-alive connection may wait for its next request",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("io_timeout", float, ConnectionConfig.io_timeout,
-            "seconds one body read or write may block",
-            minimum=0.1, maximum=3600, metavar="SECONDS"),
-    Setting("backlog", int, BACKLOG, "listen() backlog: connections the kernel queues for us",
-            minimum=1, maximum=65535, metavar="N"),
     Setting("static_root", str, "services/www",
             "directory whose files are served as they are ('' serves none)", metavar="DIR"),
     Setting("app", str, "socketlab.labapp:app", "the WSGI application, as module:callable",
             check=check_spec, metavar="MODULE:CALLABLE"),
     Setting("app_path", list, [], "directories searched first for the application's module",
             metavar="DIR,..."),
-    Setting("log_level", str, "info", "logging level", choices=logs.LEVELS),
+    logs.level_setting(),
 )
 
 REQUIRED_IN_FILE: Final = tuple(s.name for s in SETTINGS)
@@ -153,12 +139,7 @@ class Site:
 
 def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) -> Supervisor:
     """The supervisor for ``args.mode``, with a worker factory that runs in each new child."""
-    base_config = ConnectionConfig(
-        limits=Limits(),
-        header_timeout=args.header_timeout,
-        idle_timeout=args.idle_timeout,
-        io_timeout=args.io_timeout,
-    )
+    base_config = connection_config(args)
     timeout: float = args.timeout
     parent = os.getpid()
     server: Supervisor
@@ -168,7 +149,7 @@ def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) 
         config = dataclasses.replace(
             base_config, extra_headers=((WORKER_PID_HEADER, str(os.getpid())),)
         )
-        return Worker(site, config, heartbeat=server.heartbeat, slot=slot, timeout=timeout,
+        return Worker(site, config, deadlines=server.deadlines, slot=slot, timeout=timeout,
                       parent_pid=parent)
 
     if args.mode == "fork":
@@ -214,6 +195,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.run()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

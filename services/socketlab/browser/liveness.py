@@ -4,7 +4,7 @@ A client has no port to probe, so "healthy" means "the visit loop is alive": aft
 and every visit the browser rewrites a small file (``--heartbeat FILE``) with what it just did,
 and the container's HEALTHCHECK runs::
 
-    python3 -m socketlab.browser.heartbeat FILE MAX_AGE_SECONDS
+    python3 -m socketlab.browser.liveness FILE MAX_AGE_SECONDS
 
 which exits 0 while the file is younger than MAX_AGE, 1 otherwise (with the reason on stderr,
 kept by Docker in ``State.Health.Log``). MAX_AGE must exceed one page's total deadline plus the
@@ -37,12 +37,12 @@ def age(path: str | os.PathLike[str]) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python3 -m socketlab.browser.heartbeat FILE MAX_AGE_SECONDS", file=sys.stderr)
+        print("usage: python3 -m socketlab.browser.liveness FILE MAX_AGE_SECONDS", file=sys.stderr)
         return 2
     try:
         max_age = float(args[1])
     except ValueError:
-        print(f"heartbeat: MAX_AGE_SECONDS must be a number, got {args[1]!r}", file=sys.stderr)
+        print(f"liveness: MAX_AGE_SECONDS must be a number, got {args[1]!r}", file=sys.stderr)
         return 2
     try:
         seconds = age(args[0])

@@ -1,4 +1,4 @@
-"""The udp-chat server: a thin socket loop around :class:`~socketlab.chat.relay.Relay`.
+"""The udp-chat server: a thin socket loop around :class:`~socketlab.udp_chat.relay.Relay`.
 
 ``PYTHONPATH=services python3 -m socketlab.udp_chat --host 0.0.0.0 --port 9999``
 
@@ -87,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=1_000_000,
     ),
     *RELIABILITY_SETTINGS,
-    Setting("log_level", str, "info", "log level", choices=logs.LEVELS),
+    logs.level_setting(),
 )
 
 DESCRIPTION = f"""\

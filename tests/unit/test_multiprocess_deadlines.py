@@ -1,4 +1,4 @@
-"""The heartbeat table: written by a child, read by its parent, through shared memory."""
+"""The deadline table: written by a child, read by its parent, through shared memory."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import warnings
 
 import pytest
 
-from socketlab.heartbeat import TARGET_BYTES, HeartbeatTable
+from socketlab.multiprocess_web.deadlines import TARGET_BYTES, DeadlineTable
 
 
 def test_a_forked_child_writes_what_the_parent_reads() -> None:
-    table = HeartbeatTable(3)
+    table = DeadlineTable(3)
     try:
         table.idle(0, 1.0)
         table.idle(2, 2.0)
@@ -45,11 +45,11 @@ def test_a_forked_child_writes_what_the_parent_reads() -> None:
 
 
 def test_long_request_lines_are_cut_and_slots_checked() -> None:
-    table = HeartbeatTable(1)
+    table = DeadlineTable(1)
     try:
         table.busy(0, 1.0, "GET /" + "x" * 500)
         assert len(table.read(0).request.encode()) == TARGET_BYTES
         with pytest.raises(ValueError, match="at least one slot"):
-            HeartbeatTable(0)
+            DeadlineTable(0)
     finally:
         table.close()

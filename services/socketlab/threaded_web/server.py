@@ -17,7 +17,6 @@ SIGTERM or SIGINT: stop accepting, let requests in flight finish (for at most
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -32,12 +31,13 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from . import logs, settings, whoami
-from .http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
-from .http.parser import Limits
-from .listener import BACKLOG, open_listener, tune_accepted
-from .settings import Setting
-from .static import StaticFiles
+from .. import logs, settings, whoami
+from ..http import errors
+from ..http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
+from ..http.settings import connection_config, server_settings
+from ..listener import open_listener, tune_accepted
+from ..settings import Setting
+from ..static import StaticFiles
 
 log = logging.getLogger("socketlab.threaded_web")
 
@@ -53,15 +53,11 @@ OVERLOAD_WAIT: Final = 1.0
 GRACEFUL_TIMEOUT: Final = 5.0
 """Seconds in-flight requests get after SIGTERM; Docker's stop timeout (10 s) leaves room."""
 
-OVERLOAD_RESPONSE: Final = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Retry-After: 1\r\nContent-Length: 30\r\nConnection: close\r\n\r\n"
-    b"server busy, try again shortly\n"
-)
+OVERLOAD_RESPONSE: Final = errors.busy_response()
+"""What a connection gets when no thread became free within ``overload_wait``."""
 
 SETTINGS: Final = (
-    Setting("host", str, "0.0.0.0", "address to listen on", metavar="ADDR"),
-    settings.port_setting(8080, "TCP port to listen on (0 picks a free one)"),
+    *server_settings(host="0.0.0.0", port=8080, graceful_timeout=GRACEFUL_TIMEOUT),
     Setting("root", str, "services/www", "document root: the static site to serve", metavar="DIR"),
     Setting(
         "max_threads",
@@ -73,15 +69,6 @@ SETTINGS: Final = (
         metavar="N",
     ),
     Setting(
-        "backlog",
-        int,
-        BACKLOG,
-        "listen() backlog: connections the kernel queues for us",
-        minimum=1,
-        maximum=65535,
-        metavar="N",
-    ),
-    Setting(
         "overload_wait",
         float,
         OVERLOAD_WAIT,
@@ -90,43 +77,7 @@ SETTINGS: Final = (
         maximum=60,
         metavar="SECONDS",
     ),
-    Setting(
-        "header_timeout",
-        float,
-        ConnectionConfig.header_timeout,
-        "seconds allowed for a whole request head (slow clients get 408)",
-        minimum=0.1,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting(
-        "idle_timeout",
-        float,
-        ConnectionConfig.idle_timeout,
-        "seconds a keep-alive connection may wait for its next request",
-        minimum=0.1,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting(
-        "io_timeout",
-        float,
-        ConnectionConfig.io_timeout,
-        "seconds one body read or write may block",
-        minimum=0.1,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting(
-        "graceful_timeout",
-        float,
-        GRACEFUL_TIMEOUT,
-        "seconds in-flight requests get to finish after SIGTERM",
-        minimum=0,
-        maximum=3600,
-        metavar="SECONDS",
-    ),
-    Setting("log_level", str, "info", "logging level", choices=logs.LEVELS),
+    logs.level_setting(),
 )
 
 
@@ -308,16 +259,6 @@ class ThreadedServer:
         log.info("stopped")
 
 
-def connection_config(args: argparse.Namespace) -> ConnectionConfig:
-    """The connection deadlines from a service's settings (shared with multiprocess-web)."""
-    return ConnectionConfig(
-        limits=Limits(),
-        header_timeout=args.header_timeout,
-        idle_timeout=args.idle_timeout,
-        io_timeout=args.io_timeout,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = settings.load(
         SETTINGS,
@@ -360,6 +301,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.serve_forever()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The udp-chat terminal client: interactive, scripted, and optionally reliable.
 
-``PYTHONPATH=services python3 -m socketlab.chat_client --server HOST:PORT --nick NAME``
+``PYTHONPATH=services python3 -m socketlab.udp_chat.client --server HOST:PORT --nick NAME``
 
 * Interactive (stdin is a terminal): typed lines are sent as ``MSG``; ``/who``, ``/tell <nick>
   <text>``, ``/quit`` (``/help`` lists the rest). A network thread prints what arrives while you
@@ -11,7 +11,7 @@
   and received is printed with a timestamp; after ``--linger`` seconds it leaves and prints a
   summary with per-sender loss, duplicates and reordering counted from ``seq``.
 * ``--reliable`` frames what it sends as ``REL <id>`` and retransmits until ``ACK <id>``; the
-  server does the same towards it (see :mod:`socketlab.chat.reliable`). ``--loss`` drops a share
+  server does the same towards it (see :mod:`socketlab.udp_chat.reliable`). ``--loss`` drops a share
   of datagrams on purpose so that both modes can be watched failing and recovering.
 
 The socket is ``connect()``-ed to the server: the kernel then drops datagrams from any other
@@ -169,6 +169,8 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=600,
     ),
 )
+
+PROG = "python3 -m socketlab.udp_chat.client"
 
 DESCRIPTION = """\
 Terminal client of the udp-chat relay. Interactive on a terminal; otherwise it runs a script:
@@ -706,13 +708,13 @@ def run_script(client: ChatClient, lines: Iterable[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = settings.load(SETTINGS, argv, prog="chat_client", description=DESCRIPTION)
+    args = settings.load(SETTINGS, argv, prog=PROG, description=DESCRIPTION)
     try:
         check_nick(args.nick)
     except ChatError:
         rule = "1-16 of A-Z a-z 0-9 _ -"
         problem = f"must be {rule}, got {args.nick!r}" if args.nick else f"is required: {rule}"
-        sys.stderr.write(f"chat_client: error: --nick {problem}\n")
+        sys.stderr.write(f"udp_chat.client: error: --nick {problem}\n")
         return 2
     script: Iterable[str] | None = None
     if args.script and args.script != "-":
@@ -720,7 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(args.script, encoding="utf-8") as handle:
                 script = handle.readlines()
         except OSError as exc:
-            sys.stderr.write(f"chat_client: error: cannot read {args.script}: {exc.strerror}\n")
+            sys.stderr.write(f"udp_chat.client: error: cannot read {args.script}: {exc.strerror}\n")
             return 2
     elif args.script == "-" or not sys.stdin.isatty():
         script = sys.stdin
@@ -730,7 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         client.open()
     except (OSError, ValueError) as exc:
-        sys.stderr.write(f"chat_client: error: cannot reach {args.server}: {exc}\n")
+        sys.stderr.write(f"udp_chat.client: error: cannot reach {args.server}: {exc}\n")
         return 1
     console.show(f"* udp socket {client.local} -> {client.server}; joining as {args.nick}")
     status = 0
@@ -753,3 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in client.summary():
             console.plain(line)
     return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

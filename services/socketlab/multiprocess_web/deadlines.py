@@ -1,10 +1,11 @@
-"""Heartbeats from worker processes to their supervisor, in shared memory.
+"""The deadline table: each worker process tells its supervisor, in shared memory, when it
+must check in again.
 
 A supervising parent cannot see inside its children, so each child publishes, in a slot of a
 small table in an anonymous shared ``mmap``, the moment by which it promises to check in again
 (its *deadline*), and what it is doing (the request it is serving, since when). The parent reads
 the table every tick; a child past its deadline is stuck -- an endless loop in an application,
-a request that never ends -- and gets killed (see :mod:`socketlab.supervisor`).
+a request that never ends -- and gets killed (see :mod:`socketlab.multiprocess_web.supervisor`).
 
 This is gunicorn's heartbeat idea (each worker touches a temporary file, the arbiter compares
 its mtime with the timeout) without a file descriptor per worker: the table is created once,
@@ -38,7 +39,7 @@ TARGET_BYTES: Final = 64
 
 
 @dataclass(frozen=True)
-class Beat:
+class SlotState:
     """What one slot says: the child's deadline and the request it is in, if any."""
 
     deadline: float
@@ -50,12 +51,12 @@ class Beat:
         return self.busy_since > 0.0
 
 
-class HeartbeatTable:
-    """``slots`` heartbeat slots in shared memory; create it in the parent before forking."""
+class DeadlineTable:
+    """``slots`` deadline slots in shared memory; create it in the parent before forking."""
 
     def __init__(self, slots: int) -> None:
         if slots < 1:
-            raise ValueError("a heartbeat table needs at least one slot")
+            raise ValueError("a deadline table needs at least one slot")
         self.slots = slots
         # mmap(-1, ...) is anonymous and MAP_SHARED: parent and children see the same pages.
         self._mem = mmap.mmap(-1, SLOT_SIZE * slots)
@@ -81,9 +82,9 @@ class HeartbeatTable:
         start = slot * SLOT_SIZE
         self._mem[start : start + _SLOT.size] = packed
 
-    def read(self, slot: int) -> Beat:
+    def read(self, slot: int) -> SlotState:
         deadline, since, raw = _SLOT.unpack_from(self._mem, slot * SLOT_SIZE)
-        return Beat(deadline, since, raw.rstrip(b"\0").decode("utf-8", "replace"))
+        return SlotState(deadline, since, raw.rstrip(b"\0").decode("utf-8", "replace"))
 
     def close(self) -> None:
         self._mem.close()

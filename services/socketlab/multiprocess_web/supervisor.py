@@ -1,7 +1,7 @@
 """The supervising parent of multiprocess-web: fork, watch, reap, stop. It never serves clients.
 
-:class:`Supervisor` holds what both process models share; :mod:`socketlab.forking` (a child per
-connection) and :mod:`socketlab.prefork` (a fixed pool) add how children are made. The shape is
+:class:`Supervisor` holds what both process models share; :mod:`.forking` (a child per
+connection) and :mod:`.prefork` (a fixed pool) add how children are made. The shape is
 gunicorn's arbiter (``gunicorn/arbiter.py``):
 
 * **Signal handlers only record.** SIGTERM, SIGINT and SIGCHLD append their number to a queue;
@@ -10,13 +10,13 @@ gunicorn's arbiter (``gunicorn/arbiter.py``):
 * **No zombies.** Every pass of the loop reaps with ``waitpid(-1, WNOHANG)`` until nothing is
   left to reap, whether or not a SIGCHLD was seen (signals of the same kind coalesce). As PID 1
   in a container the parent also inherits orphans; they are reaped the same way.
-* **Stuck children die.** Each child reports a deadline in the shared heartbeat table; one past
+* **Stuck children die.** Each child reports a deadline in the shared deadline table; one past
   it gets SIGABRT (it answers 504 and exits), and SIGKILL :data:`ABORT_GRACE` seconds later if
   it is still there.
 * **A failed fork is an event, not a crash.** ``fork()`` failing with EAGAIN or ENOMEM is logged
   and the caller decides what to do (refuse the connection, retry the worker later).
 * **Flat descriptors.** The parent owns the listener, one wake-up pipe and nothing per child;
-  the heartbeat table is shared memory, not files. Children close the parent's descriptors.
+  the deadline table is shared memory, not files. Children close the parent's descriptors.
 * **Graceful stop.** SIGTERM or SIGINT: stop accepting, send SIGTERM to every child (each
   finishes its request in flight), wait up to ``graceful_timeout`` while reaping, SIGKILL what
   is left, reap it, return. A second SIGTERM/SIGINT during the wait skips to the SIGKILL.
@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Final
 
-from .heartbeat import HeartbeatTable
+from .deadlines import DeadlineTable
+from .worker import Worker
 
 log = logging.getLogger("socketlab.supervisor")
 
@@ -52,6 +53,13 @@ ABORT_GRACE: Final = 2.0
 
 SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 """What the parent handles: the two stop signals and child exits."""
+
+FORK_RETRY_PAUSE: Final = 0.5
+"""Seconds before a failed ``fork()`` is tried again (fork mode stops accepting, prefork leaves
+the slot empty): the process table or memory needs a moment to free up."""
+
+WorkerFactory = Callable[[int], Worker]
+"""Builds the Worker of a new child, given its deadline slot (called in the child)."""
 
 
 @dataclass
@@ -74,16 +82,18 @@ class Supervisor:
     def __init__(
         self,
         listener: socket.socket,
+        make_worker: WorkerFactory,
         *,
         slots: int,
         timeout: float,
         graceful_timeout: float,
     ) -> None:
         self.listener = listener
+        self.make_worker = make_worker
         self.address = listener.getsockname()[:2]
         self.timeout = timeout
         self.graceful_timeout = graceful_timeout
-        self.heartbeat = HeartbeatTable(slots)
+        self.deadlines = DeadlineTable(slots)
         self.children: dict[int, Child] = {}
         self.pid = os.getpid()
         self.stop_reason = ""
@@ -209,7 +219,7 @@ class Supervisor:
         Signals are blocked across the fork, so that the child never runs the parent's handlers
         before it has replaced them, and the parent's wake-up pipe stays the parent's.
         """
-        self.heartbeat.idle(slot, time.monotonic() + self.timeout)
+        self.deadlines.idle(slot, time.monotonic() + self.timeout)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or whatever sits in the buffers is written twice
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
@@ -237,13 +247,8 @@ class Supervisor:
 
     def _become_child(self, close_in_child: tuple[socket.socket, ...]) -> None:
         """In a new child: drop the parent's signal handling and descriptors."""
-        signal.set_wakeup_fd(-1)
-        for signum in SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
+        self._stop_listening_for_signals(-1)
         self._signals.clear()
-        self._selector.close()
-        self._wake_r.close()
-        self._wake_w.close()
         self.children.clear()
         for sock in close_in_child:
             sock.close()
@@ -266,13 +271,13 @@ class Supervisor:
             self.child_exited(child, status)
 
     def murder(self) -> None:
-        """SIGABRT children past their heartbeat deadline; SIGKILL those that ignore it."""
+        """SIGABRT children past their deadline; SIGKILL those that ignore it."""
         now = time.monotonic()
         for child in list(self.children.values()):
             if child.killed:
                 continue
             if child.aborted_at is None:
-                beat = self.heartbeat.read(child.slot)
+                beat = self.deadlines.read(child.slot)
                 if now <= beat.deadline:
                     continue
                 if beat.busy:
@@ -280,7 +285,7 @@ class Supervisor:
                               child.what, child.pid, beat.request, now - beat.busy_since,
                               self.timeout)
                 else:
-                    log.error("%s pid %d: no heartbeat for %.1fs past its deadline: SIGABRT",
+                    log.error("%s pid %d: no check-in for %.1fs past its deadline: SIGABRT",
                               child.what, child.pid, now - beat.deadline)
                 child.aborted_at = now
                 self.kill(child, signal.SIGABRT)
@@ -329,14 +334,19 @@ class Supervisor:
             self.children.pop(child.pid, None)
             self.child_exited(child, status)
         self.reap()
-        signal.set_wakeup_fd(self._old_wakeup_fd)
+        self._stop_listening_for_signals(self._old_wakeup_fd)
+        self.deadlines.close()
+        log.info("stopped")
+
+    def _stop_listening_for_signals(self, wakeup_fd: int) -> None:
+        """Undo what :meth:`run` set up to hear signals (the handlers, the wake-up descriptor,
+        the selector and its pipe): in a new child, and when the parent is done."""
+        signal.set_wakeup_fd(wakeup_fd)
         for signum in SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
-        self.heartbeat.close()
-        log.info("stopped")
 
 
 def describe_exit(status: int) -> tuple[int, str]:

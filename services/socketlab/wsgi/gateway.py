@@ -41,9 +41,9 @@ from types import TracebackType
 from typing import Any, BinaryIO, Final
 from urllib.parse import unquote_to_bytes
 
-from . import __version__, logs
-from .http import errors
-from .http.connection import ClientGone, Exchange
+from .. import __version__, logs
+from ..http import errors
+from ..http.connection import ClientGone, Exchange
 
 log = logging.getLogger("socketlab.wsgi")
 app_log = logging.getLogger("socketlab.wsgi.app")

@@ -5,9 +5,9 @@ person can speak it by hand with ``nc -u``; docs/udp-chat-protocol.md is the spe
 module only turns bytes into values and values into bytes:
 
 * :func:`parse_request` — a datagram a client sent to the server, into a request value, or a
-  :class:`~socketlab.chat.errors.ChatError` saying why it is refused;
+  :class:`~socketlab.udp_chat.errors.ChatError` saying why it is refused;
 * :func:`parse_event` — a datagram the server sent to a client, into an event value, or
-  :class:`~socketlab.chat.errors.ProtocolError`;
+  :class:`~socketlab.udp_chat.errors.ProtocolError`;
 * ``encode()`` on every value gives the exact datagram.
 
 Requests and events share the spelling of ``MSG``, ``TELL``, ``REL`` and ``ACK`` but not their

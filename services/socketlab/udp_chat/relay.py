@@ -1,14 +1,14 @@
 """The chat relay's state machine: datagrams and clock ticks in, datagrams to send out. No I/O.
 
 :class:`Relay` holds the members and applies every rule of the protocol; the socket loop in
-:mod:`socketlab.chat.server` only feeds it what ``recvfrom`` returned and ``sendto``\\ s what it
+:mod:`socketlab.udp_chat.server` only feeds it what ``recvfrom`` returned and ``sendto``\\ s what it
 answers. Because the relay never touches a socket and takes the time as an argument, every rule
 (nick ownership, idle drop, rate limit, anti-amplification, reliable links) is a unit test.
 
 Rules enforced here, in the order a datagram meets them:
 
 1. the per-address rate limit (a flood is dropped before it is even parsed);
-2. parsing (:func:`~socketlab.chat.protocol.parse_request`): size, emptiness, UTF-8, control
+2. parsing (:func:`~socketlab.udp_chat.protocol.parse_request`): size, emptiness, UTF-8, control
    characters, command syntax;
 3. membership: only ``JOIN`` and ``PING`` are served to an address that has not joined, and a
    nickname is bound to the address that joined with it;

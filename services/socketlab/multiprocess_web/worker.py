@@ -10,8 +10,8 @@ A :class:`Worker` lives in a forked child, in either mode:
 Either way each connection goes through the shared HTTP core
 (:class:`~socketlab.http.connection.Connection`), so this module is only the process layer.
 
-Reporting in: before each request the worker writes into its heartbeat slot (see
-:mod:`socketlab.heartbeat`) that it must be done within ``timeout`` seconds; between requests it
+Reporting in: before each request the worker writes into its deadline slot (see
+:mod:`.deadlines`) that it must be done within ``timeout`` seconds; between requests it
 allows for the core's own waits (idle, head, I/O). A worker past its deadline gets SIGABRT from
 its parent, which raises :class:`WorkerTimeout` in its main thread: the client gets ``504`` if no
 byte of the answer was sent yet, and the worker exits (its state is suspect; a fresh one replaces
@@ -49,11 +49,11 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Final
 
-from . import logs
-from .heartbeat import HeartbeatTable
-from .http import errors
-from .http.connection import ClientGone, Connection, ConnectionConfig, Exchange, Handler
-from .listener import tune_accepted
+from .. import logs
+from ..http import errors
+from ..http.connection import ClientGone, Connection, ConnectionConfig, Exchange, Handler
+from ..listener import tune_accepted
+from .deadlines import DeadlineTable
 
 log = logging.getLogger("socketlab.worker")
 
@@ -102,7 +102,7 @@ class Worker:
         site: Handler,
         config: ConnectionConfig,
         *,
-        heartbeat: HeartbeatTable,
+        deadlines: DeadlineTable,
         slot: int,
         timeout: float,
         parent_pid: int,
@@ -110,7 +110,7 @@ class Worker:
         self.pid = os.getpid()
         self.site = site
         self.config = config
-        self.heartbeat = heartbeat
+        self.deadlines = deadlines
         self.slot = slot
         self.timeout = timeout
         self.parent_pid = parent_pid
@@ -177,7 +177,7 @@ class Worker:
             self._conn = conn
             if self._stopping:
                 conn.drain()
-        self.heartbeat.idle(self.slot, time.monotonic() + self.between_requests)
+        self.deadlines.idle(self.slot, time.monotonic() + self.between_requests)
         try:
             conn.serve()
         finally:
@@ -216,7 +216,7 @@ class Worker:
             if self._stopping:
                 return
             now = time.monotonic()
-            self.heartbeat.idle(self.slot, now + idle_allowance)
+            self.deadlines.idle(self.slot, now + idle_allowance)
             if now - parent_seen >= ACCEPT_TICK:
                 parent_seen = now
                 if os.getppid() != self.parent_pid:
@@ -276,7 +276,7 @@ class Worker:
         if backlog is not None and exchange.keep_alive and backlog.poll(0):
             exchange.keep_alive = False  # someone is queued: this connection ends here
         started = time.monotonic()
-        self.heartbeat.busy(self.slot, started + self.timeout,
+        self.deadlines.busy(self.slot, started + self.timeout,
                             f"{request.method} {logs.printable(request.target, 48)}")
         try:
             self.site(exchange)
@@ -284,7 +284,7 @@ class Worker:
             self._timed_out(exchange, time.monotonic() - started)
             raise
         finally:
-            self.heartbeat.idle(self.slot, time.monotonic() + self.between_requests)
+            self.deadlines.idle(self.slot, time.monotonic() + self.between_requests)
 
     def _timed_out(self, exchange: Exchange, elapsed: float) -> None:
         request = exchange.request

@@ -24,16 +24,13 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable
 from typing import Final
 
-from .supervisor import Child, Supervisor, describe_exit
-from .worker import EXIT_TIMEOUT, Worker, run_child
+from .supervisor import FORK_RETRY_PAUSE, Child, Supervisor, WorkerFactory, describe_exit
+from .worker import EXIT_TIMEOUT, run_child
 
 log = logging.getLogger("socketlab.prefork")
 
-FORK_RETRY_PAUSE: Final = 0.5
-"""Seconds before an empty slot is tried again after fork() failed."""
 
 SHORT_LIFE: Final = 1.0
 """A worker that exits with an error within this many seconds of its start counts as a failed
@@ -45,8 +42,6 @@ RESPAWN_BACKOFF: Final = 0.25
 RESPAWN_MAX: Final = 5.0
 """Longest pause between restarts of a slot whose workers keep failing at once."""
 
-WorkerFactory = Callable[[int], Worker]
-"""Builds the Worker of a new child, given its slot (called in the child)."""
 
 
 class PreforkServer(Supervisor):
@@ -63,9 +58,8 @@ class PreforkServer(Supervisor):
         timeout: float,
         graceful_timeout: float,
     ) -> None:
-        super().__init__(listener, slots=workers, timeout=timeout,
+        super().__init__(listener, make_worker, slots=workers, timeout=timeout,
                          graceful_timeout=graceful_timeout)
-        self.make_worker = make_worker
         self.workers = workers
         self.pool: dict[int, int | None] = dict.fromkeys(range(workers))  # slot -> pid
         self._next_start = [0.0] * workers

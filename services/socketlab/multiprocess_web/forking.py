@@ -19,29 +19,19 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Callable
 from typing import Final
 
-from .supervisor import Child, Supervisor, describe_exit
-from .worker import Worker, run_child
+from ..http import errors
+from .supervisor import FORK_RETRY_PAUSE, Child, Supervisor, WorkerFactory, describe_exit
+from .worker import run_child
 
 log = logging.getLogger("socketlab.forking")
 
-FORK_RETRY_PAUSE: Final = 0.5
-"""Seconds the parent stops accepting after a failed fork: the process table needs a moment."""
 
 ACCEPT_ERROR_PAUSE: Final = 0.1
 """Seconds to stop accepting after accept() fails for lack of descriptors or memory."""
 
-REFUSAL_RESPONSE: Final = (
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    "Retry-After: 1\r\nContent-Length: 30\r\nConnection: close\r\nX-Worker-Pid: {pid}\r\n\r\n"
-    "server busy, try again shortly\n"
-)
-"""What the parent answers when it cannot fork; X-Worker-Pid names the parent, which answered."""
 
-WorkerFactory = Callable[[int], Worker]
-"""Builds the Worker of a new child, given its heartbeat slot (called in the child)."""
 
 
 class ForkingServer(Supervisor):
@@ -58,13 +48,14 @@ class ForkingServer(Supervisor):
         timeout: float,
         graceful_timeout: float,
     ) -> None:
-        super().__init__(listener, slots=max_children, timeout=timeout,
+        super().__init__(listener, make_worker, slots=max_children, timeout=timeout,
                          graceful_timeout=graceful_timeout)
-        self.make_worker = make_worker
         self.max_children = max_children
         self._free_slots = list(range(max_children - 1, -1, -1))
         self._paused_until = 0.0
         self._at_cap_logged = False
+        # The answer when fork() fails: X-Worker-Pid names the parent, which answered.
+        self._refusal = errors.busy_response((("X-Worker-Pid", str(self.pid)),))
         self.connections = 0  # accepted so far, for logs and tests
         listener.setblocking(False)
 
@@ -122,7 +113,7 @@ class ForkingServer(Supervisor):
         log.warning("%s:%d refused with 503: cannot fork a child", addr[0], addr[1])
         try:
             sock.setblocking(False)
-            sock.send(REFUSAL_RESPONSE.format(pid=self.pid).encode("ascii"))
+            sock.send(self._refusal)
             sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
             if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EAGAIN):

@@ -11,14 +11,14 @@ import os
 import time
 import warnings
 
-from socketlab.heartbeat import HeartbeatTable
+from socketlab.multiprocess_web.deadlines import DeadlineTable
 
 WRITE_FOR = 0.6
 READ_FOR = 0.4
 
 
 def test_reads_racing_writes_see_only_written_deadlines() -> None:
-    table = HeartbeatTable(2)
+    table = DeadlineTable(2)
     try:
         table.idle(1, 1000.0)
         with warnings.catch_warnings():
