@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from socketlab.chat.relay import Relay, RelayConfig
-from socketlab.chat.server import ChatServer, bind
 from socketlab.grader import checker, docroot, http_client
 from socketlab.grader.checks import Result
 from socketlab.grader.http_static import HttpTarget
@@ -28,6 +26,8 @@ from socketlab.http.connection import ConnectionConfig
 from socketlab.listener import open_listener
 from socketlab.static import StaticFiles
 from socketlab.threaded_web import LabSite, ThreadedServer
+from socketlab.udp_chat.relay import Relay, RelayConfig
+from socketlab.udp_chat.server import ChatServer, bind
 
 REPO = Path(__file__).resolve().parents[2]
 SUBMISSIONS = REPO / "tests" / "grader_submissions"
