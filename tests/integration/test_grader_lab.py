@@ -54,6 +54,22 @@ def graded(
             .with_network_aliases(f"mpw-{mode}")
             .with_kwargs(labels={RUN_LABEL: RUN_ID})
         )
+    # As compose would label it: the grader finds the network by the project and service labels,
+    # the way `make grade TARGET=threaded-web:8080` finds a `make up` lab's.
+    project = f"slgrade-test-{RUN_ID.rsplit(':', 1)[-1][:8]}"
+    composed = (
+        DockerContainer(images.tag("threaded-web"))
+        .with_network(lab_network)
+        .with_network_aliases("composed-web")
+        .with_kwargs(
+            labels={
+                RUN_LABEL: RUN_ID,
+                "com.docker.compose.project": project,
+                "com.docker.compose.service": "composed-web",
+            }
+        )
+    )
+    mpw.append(composed)
     udp_command = ["python3", "-m", "socketlab.udp_chat", "--host", "0.0.0.0", "--port", "9999",
                    "--idle-timeout", "3"]  # fmt: skip
     with (
@@ -72,6 +88,8 @@ def graded(
                     ("fork target", ["--kind", "http-static", "--target", "mpw-fork:8888", *net]),
                     ("udp-chat target", ["--kind", "udp-chat", "--target", "udp-chat:9999",
                                          *net]),
+                    ("compose lookup", ["--kind", "http-static", "--target", "composed-web:8080",
+                                        "--project", project, "--checker-image", checker]),
                     ("threaded-web image", ["--kind", "http-static", "--submission",
                                             str(SUBMISSIONS / "lab-threaded-web"),
                                             "--checker-image", checker]),
@@ -94,6 +112,7 @@ def graded(
     "name",
     [
         "threaded-web target",
+        "compose lookup",
         "prefork target",
         "fork target",
         "udp-chat target",
@@ -117,6 +136,9 @@ def test_a_target_report_names_the_target_and_network(
     assert report is not None
     assert report["target"] == "threaded-web:8080"
     assert report["network"] == lab_network.name
+    looked_up = graded["compose lookup"].report
+    assert looked_up is not None
+    assert looked_up["network"] == lab_network.name  # found from the compose labels alone
 
 
 def test_a_submission_leaves_nothing_behind(
