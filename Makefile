@@ -156,7 +156,11 @@ TARGET ?=
 GRADE_OUT ?=
 GRADE_ARGS ?=
 
-grade: $(if $(KIND),image-grader) ## Grade a program: KIND=... SUBMISSION=dir | TARGET=host:port (alone: list the checks)
+# The checker's image is (re)built first, quietly: its build log shows only when it fails.
+grade: ## Grade a program: KIND=... SUBMISSION=dir | TARGET=host:port (alone: list the checks)
+	@if [[ -n "$(KIND)" ]]; then \
+		log=$$($(MAKE) --no-print-directory image-grader 2>&1) || { echo "$$log" >&2; exit 2; }; \
+	fi
 	@PYTHONPATH=services $(PYTHON) -m socketlab.grader \
 		$(if $(KIND),--kind '$(KIND)',--list) \
 		$(if $(SUBMISSION),--submission '$(SUBMISSION)') $(if $(TARGET),--target '$(TARGET)') \

@@ -85,6 +85,7 @@ class Result:
     actual: str
     help: str
     seconds: float = 0.0
+    cause: str = ""  # a skipped check: the failed check at the root of the chain
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,6 +179,7 @@ class Suite(Generic[Ctx]):
                         f"skipped: it needs {blocker!r}, skipped because {cause[blocker]!r} "
                         f"{verdicts[cause[blocker]].status}",
                     )
+                    result.cause = cause[blocker]
                 else:
                     cause[check.id] = blocker
                     result = self._result(
@@ -185,6 +187,7 @@ class Suite(Generic[Ctx]):
                         Status.SKIPPED,
                         f"skipped: it needs {blocker!r}, which {verdicts[blocker].status}",
                     )
+                    result.cause = blocker
             verdicts[check.id] = result
             if progress is not None:
                 progress(result)

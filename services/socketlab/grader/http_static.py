@@ -47,7 +47,9 @@ def _get(target: HttpTarget, path: str, *fields: str, method: str = "GET") -> wi
 
 def _same_body(what: SiteFile, answer: wire.Response) -> None:
     if answer.status != 200:
-        raise Failed(f"GET {what.path}: {answer.describe()}", f"200 and the {len(what.data)} bytes")
+        raise Failed(
+            f"GET {what.path}: {answer.describe()}", f"200 and the file's {len(what.data)} bytes"
+        )
     if answer.body == what.data:
         return
     got, want = answer.body, what.data

@@ -35,6 +35,8 @@ def build(kind: str, results: list[Result], **about: Any) -> dict[str, Any]:
         entry = {key: getattr(r, key) for key in CHECK_KEYS}
         entry["max_points"] = r.max_points
         entry["seconds"] = r.seconds
+        if r.cause:
+            entry["cause"] = r.cause
         checks.append(entry)
     return {
         "kind": kind,
@@ -135,13 +137,25 @@ def table(report: dict[str, Any], width: int = 100) -> str:
             ("why", c["rationale"]),
         ):
             out += textwrap.wrap(
-                text, width, initial_indent=f"  {label + ':':<9} ", subsequent_indent=" " * 12
+                text,
+                width,
+                initial_indent=f"  {label + ':':<9} ",
+                subsequent_indent=" " * 12,
+                break_on_hyphens=False,
             )
         out.append(f"  {'read:':<9} {c['help']}")
-    if skipped:
+    causes: dict[str, list[str]] = {}
+    for c in skipped:
+        causes.setdefault(c.get("cause") or "", []).append(c["id"])
+    for cause, ids in causes.items():
+        why = f"because {cause!r} did not pass" if cause else "not run"
         out.append("")
-        for c in skipped:
-            out.append(f"SKIP {c['id']}: {c['actual']}")
+        out += textwrap.wrap(
+            f"SKIP {len(ids)} check{'s' * (len(ids) > 1)} {why}: {', '.join(ids)}",
+            width,
+            subsequent_indent="     ",
+            break_on_hyphens=False,
+        )
     return "\n".join(out)
 
 
