@@ -251,8 +251,10 @@ def _grade_server(
         env["IDLE_TIMEOUT"] = sandbox.UDP_IDLE_TIMEOUT
     container = sandbox.start_submission(run, run.image, kind, port, env=env, mounts=mounts,
                                          args=[str(port)])  # fmt: skip
-    print(f"grade: {container} listens on port {port} (it was told so); checking ...",
-          file=sys.stderr)  # fmt: skip
+    print(f"grade: {container} was told port {port}; checking ...", file=sys.stderr)
+    time.sleep(0.5)
+    if not sandbox.container_state(container).startswith("running"):  # no point in waiting
+        checker_args[checker_args.index("--startup") + 1] = "1"
     try:
         verdict = sandbox.run_checker(run, args.checker_image, run.network, checker_args,
                                       mounts=checker_mounts, log=out / "checker.log")  # fmt: skip

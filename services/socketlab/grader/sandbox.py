@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -46,6 +47,7 @@ WORKDIR: Final = "/home/lab/submission"
 SITE_MOUNT: Final = "/srv/site"  # the generated site; $ROOT is its root/ directory
 BUILD_TIMEOUT: Final = 300
 TAIL_LINES: Final = 30
+LOG_LINES: Final = 5000  # of a submission's own output kept: a program may print in a loop
 # The cage. 256 MiB and 128 processes are far more than a lab server needs (multiprocess-web's
 # prefork pool is 5 processes, fork mode one per connection) and far less than a fork bomb wants.
 LIMITS: Final = (
@@ -90,8 +92,12 @@ def image_exists(image: str) -> bool:
     return docker("image", "inspect", image, check=False).returncode == 0
 
 
+ANSI: Final = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def tail(text: str, lines: int = TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    """The last ``lines`` lines of ``text``, without terminal colour codes."""
+    return "\n".join(ANSI.sub("", text).rstrip().splitlines()[-lines:])
 
 
 def generated_dockerfile(kind: Kind, base: str) -> str:
@@ -141,8 +147,9 @@ def build(kind: Kind, submission: Path, tag: str, log: Path, base: str = BASE_IM
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise UsageError(
-            f"the submission does not build (docker build exit {done.returncode}); the last "
-            f"lines of {log}:\n{tail(done.stdout + done.stderr)}"
+            f"the submission does not build (docker build exit {done.returncode}; it builds with "
+            f"the network off, so everything must come from its base image); the last lines of "
+            f"{log}:\n{tail(done.stdout + done.stderr)}"
         )
 
 
@@ -217,7 +224,7 @@ def start_submission(
 
 
 def save_logs(container: str, path: Path) -> str:
-    done = docker("logs", "--timestamps", container, check=False, timeout=30)
+    done = docker("logs", "--tail", str(LOG_LINES), container, check=False, timeout=30)
     text = done.stdout + done.stderr
     path.write_text(text)
     return text

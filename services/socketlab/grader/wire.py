@@ -53,10 +53,16 @@ def connect_retrying(address: Address, seconds: float) -> socket.socket:
     while not deadline.expired():
         try:
             return connect(address, timeout=max(0.5, min(3.0, deadline.left())))
+        except socket.gaierror:
+            last = None
         except OSError as exc:
             last = exc
-            time.sleep(0.2)
-    assert last is not None
+        time.sleep(0.2)
+    if last is None:
+        raise Failed(
+            f"the name {address[0]!r} does not resolve: nothing by that name is running on the "
+            "network (did the program exit? its output is in submission.log)"
+        )
     raise last
 
 
