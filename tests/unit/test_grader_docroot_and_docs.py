@@ -23,7 +23,7 @@ def test_generated_site_is_random_and_matches_its_map(tmp_path: Path) -> None:
     two = docroot.generate(tmp_path / "two")
     root = tmp_path / "one" / docroot.ROOT_DIR
     assert (root / "index.html").read_bytes() == one.index.data
-    for file in (one.page, one.image, one.stylesheet):
+    for file in (one.page, one.page2, one.image, one.stylesheet):
         assert (root / file.path.lstrip("/")).read_bytes() == file.data
     assert one.secret_name is not None
     assert one.secret is not None
@@ -35,6 +35,7 @@ def test_generated_site_is_random_and_matches_its_map(tmp_path: Path) -> None:
     assert one.image.data != two.image.data
     assert one.index.data != two.index.data
     assert one.page.path.encode() in one.index.data
+    assert one.page2.path.count("/") == 2  # in a subdirectory
     assert one.image.path.encode() in one.index.data
     assert len(one.page.data) > 1024  # more than one recv(1024)
 

@@ -35,6 +35,7 @@ class SiteFile:
 class SiteMap:
     index: SiteFile
     page: SiteFile
+    page2: SiteFile  # a second page, in a subdirectory
     image: SiteFile
     stylesheet: SiteFile
     missing: str  # a path with no file behind it
@@ -49,6 +50,7 @@ class SiteMap:
             {
                 "index": file(self.index),
                 "page": file(self.page),
+                "page2": file(self.page2),
                 "image": file(self.image),
                 "stylesheet": file(self.stylesheet),
                 "missing": self.missing,
@@ -67,6 +69,7 @@ class SiteMap:
         return cls(
             index=file(raw["index"]),
             page=file(raw["page"]),
+            page2=file(raw["page2"]),
             image=file(raw["image"]),
             stylesheet=file(raw["stylesheet"]),
             missing=raw["missing"],
@@ -102,7 +105,10 @@ def generate(site: Path) -> SiteMap:
     root = site / ROOT_DIR
     (root / "img").mkdir(parents=True)
     (root / "css").mkdir()
+    folder = _word()
+    (root / folder).mkdir()
     page_name, image_name, css_name = f"{_word()}.html", f"img/{_word()}.png", f"css/{_word()}.css"
+    page2_name = f"{folder}/{_word()}.html"
     token = secrets.token_hex(16)
     stylesheet = (
         f"/* {token} */\nbody {{ font-family: sans-serif; color: #{secrets.token_hex(3)}; }}\n"
@@ -116,10 +122,15 @@ def generate(site: Path) -> SiteMap:
         f'<link rel="stylesheet" href="/{css_name}"></head>\n<body>\n<h1>page {token}</h1>\n'
         f"{paragraphs}\n<p>non-ASCII: \u00e9\u00e8 \u4f60\u597d \u2713</p>\n</body></html>\n"
     ).encode()
+    page2 = (
+        f"<!doctype html>\n<html><head><title>{_word()}</title></head><body>"
+        f'<p><a href="/">{token}</a> {secrets.token_urlsafe(300)}</p></body></html>\n'
+    ).encode()
     index = (
         f'<!doctype html>\n<html><head><meta charset="utf-8"><title>index {token}</title>'
         f'<link rel="stylesheet" href="/{css_name}"></head>\n<body><h1>index {token}</h1>\n'
-        f'<p><a href="/{page_name}">a page</a> <img src="/{image_name}" alt="random"></p>\n'
+        f'<p><a href="/{page_name}">a page</a> <a href="/{page2_name}">another</a>\n'
+        f'<img src="/{image_name}" alt="random"></p>\n'
         f"</body></html>\n"
     ).encode()
     image = png(IMAGE_SIDE, IMAGE_SIDE, os.urandom(IMAGE_SIDE * IMAGE_SIDE * 3))
@@ -128,6 +139,7 @@ def generate(site: Path) -> SiteMap:
     for name, data in (
         ("index.html", index),
         (page_name, page),
+        (page2_name, page2),
         (image_name, image),
         (css_name, stylesheet),
     ):
@@ -138,6 +150,7 @@ def generate(site: Path) -> SiteMap:
     return SiteMap(
         index=SiteFile("/", index, "text/html"),
         page=SiteFile(f"/{page_name}", page, "text/html"),
+        page2=SiteFile(f"/{page2_name}", page2, "text/html"),
         image=SiteFile(f"/{image_name}", image, "image/png"),
         stylesheet=SiteFile(f"/{css_name}", stylesheet, "text/css"),
         missing=f"/{_word()}-missing.html",
@@ -163,13 +176,15 @@ def scan(root: Path) -> SiteMap:
     def entry(path: Path, content_type: str) -> SiteFile:
         return SiteFile("/" + path.relative_to(root).as_posix(), path.read_bytes(), content_type)
 
+    pages.sort(key=lambda p: p.stat().st_size, reverse=True)
     image = max(images, key=lambda p: p.stat().st_size)
     kind = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".ico": "image/x-icon"}.get(
         image.suffix.lower(), "image/" + image.suffix.lower().lstrip(".")
     )
     return SiteMap(
         index=SiteFile("/", index.read_bytes(), "text/html"),
-        page=entry(max(pages, key=lambda p: p.stat().st_size), "text/html"),
+        page=entry(pages[0], "text/html"),
+        page2=entry(pages[1], "text/html"),
         image=entry(image, kind),
         stylesheet=entry(sheets[0], "text/css"),
         missing=f"/{_word()}-missing.html",
