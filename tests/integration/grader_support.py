@@ -1,6 +1,6 @@
 """Running the grader's command from integration tests, and the verdicts it must give.
 
-Each test module grades all its programs at once, three at a time, from one module-scoped
+Each test module grades all its programs at once, four at a time, from one module-scoped
 fixture (a grading takes 5-15 s, mostly building and starting containers), then its tests
 assert the verdict of every check, program by program.
 """
@@ -21,7 +21,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 SUBMISSIONS = REPO / "tests" / "grader_submissions"
 STARTERS = REPO / "docs" / "labs" / "starters"
-PARALLEL = 3  # gradings at once: 2 cores, and most of a grading is waiting on Docker
+PARALLEL = 4  # gradings at once: most of a grading is waiting on Docker and on pauses
 GRADE_TIMEOUT = 240.0
 
 

@@ -173,7 +173,9 @@ class Recorder:
             name, _, value = item.partition(":")
             fields.append((name.strip(), value.strip()))
         recorded = Recorded(record.number, record.run, head + b"\r\n\r\n", line, fields)
-        if any(k.lower() == "connection" and "close" in v.lower() for k, v in fields):
+        connection = ",".join(v.lower() for k, v in fields if k.lower() == "connection")
+        # RFC 9112 §9.3: HTTP/1.1 is persistent unless "close"; HTTP/1.0 only with "keep-alive"
+        if "close" in connection or (line.endswith("HTTP/1.0") and "keep-alive" not in connection):
             record.asked_close = True
         with self.lock:
             self.requests.append(recorded)

@@ -227,7 +227,13 @@ class Reader:
 
     def exactly(self, size: int, deadline: Deadline, what: str) -> bytes:
         while len(self.buffer) < size:
-            if not self._fill(deadline, what):
+            try:
+                more = self._fill(deadline, what)
+            except NoAnswer:
+                raise NoAnswer(
+                    deadline.seconds, f"{what}: {len(self.buffer)} of {size} bytes had arrived"
+                ) from None
+            if not more:
                 raise Failed(
                     f"the connection closed after {len(self.buffer)} of {size} bytes of {what}"
                 )
