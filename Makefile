@@ -154,6 +154,9 @@ KIND ?=
 SUBMISSION ?=
 TARGET ?=
 GRADE_OUT ?=
+# TARGET=: the Docker network the checker joins (default: the one of the compose service named
+# by TARGET's host, in project COMPOSE_PROJECT_NAME).
+GRADE_NETWORK ?=
 GRADE_ARGS ?=
 
 # The checker's image is (re)built first, quietly: its build log shows only when it fails.
@@ -164,7 +167,8 @@ grade: ## Grade a program: KIND=... SUBMISSION=dir | TARGET=host:port (alone: li
 	@PYTHONPATH=services $(PYTHON) -m socketlab.grader \
 		$(if $(KIND),--kind '$(KIND)',--list) \
 		$(if $(SUBMISSION),--submission '$(SUBMISSION)') $(if $(TARGET),--target '$(TARGET)') \
-		$(if $(GRADE_OUT),--out '$(GRADE_OUT)') $(GRADE_ARGS)
+		$(if $(GRADE_OUT),--out '$(GRADE_OUT)') $(if $(GRADE_NETWORK),--network '$(GRADE_NETWORK)') \
+		$(GRADE_ARGS)
 
 # --- Python tools and tests -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import secrets
 import shutil
 import sys
@@ -175,8 +176,6 @@ def _results(verdict: dict[str, Any]) -> list[Result]:
 def grade_target(
     kind: Kind, args: argparse.Namespace, out: Path
 ) -> tuple[list[Result], dict[str, Any]]:
-    import os
-
     host, _ = parse_address(args.target)
     project = args.project or os.environ.get("COMPOSE_PROJECT_NAME") or "socketlab"
     network = args.network or sandbox.compose_network(project, host)
@@ -249,7 +248,7 @@ def _grade_server(
         checker_args += ["--site", "/grader/site.json"]
     if kind.name == "udp-chat":
         env["IDLE_TIMEOUT"] = sandbox.UDP_IDLE_TIMEOUT
-    container = sandbox.start_submission(run, run.image, kind, port, env=env, mounts=mounts,
+    container = sandbox.start_submission(run, run.image, env=env, mounts=mounts,
                                          args=[str(port)])  # fmt: skip
     print(f"grade: {container} was told port {port}; checking ...", file=sys.stderr)
     time.sleep(0.5)

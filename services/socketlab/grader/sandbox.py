@@ -204,8 +204,6 @@ def run_context(keep_image: bool = False) -> Iterator[Run]:
 def start_submission(
     run: Run,
     image: str,
-    kind: Kind,
-    port: int,
     *,
     env: dict[str, str],
     mounts: list[str],
