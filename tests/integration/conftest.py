@@ -1,81 +1,61 @@
-"""Fixtures and helpers for tests that run the lab's images in Docker (testcontainers 4.x).
+"""Fixtures for the tests that run the lab's images in Docker (helpers: support/containers.py).
 
-What this file guarantees, in order:
+What these fixtures guarantee, in order:
 
-* Ryuk (testcontainers' reaper) is off: it would have to be pulled, and no registry is
-  reachable. Cleanup is ours instead: ``with``/``finally`` around every container and network
-  (containers first), a session finalizer, and a sweep at the start that removes what a killed
-  earlier run left behind. Everything created here carries :data:`RUN_LABEL`.
+* Docker is reachable, and what a killed earlier run left behind is removed before the run;
+  anything of this run's left is removed after it (see :mod:`tests.support.containers`).
 * The images exist: ``socketlab/base`` must be there (``make base``; the tests never build it),
   and each service image is (re)built from ``services/`` on first use, with the network off,
   exactly as ``make images`` does. The layer cache makes that a quick no-op after ``make images``.
   ``SOCKETLAB_SKIP_IMAGE_BUILD=1`` uses the existing images as they are.
 * Each test module gets a fresh user-defined bridge network, so Docker's embedded DNS resolves
   service aliases, and Docker picks its subnet, so runs side by side do not collide.
-* Ports are published on 127.0.0.1 only, on host ports Docker picks; tests read the mapping.
-
-The :class:`Lab` helper (fixture ``lab``) is what other service tests reuse: start a service on a
-network with an alias, read its IP there, its published host port, run commands in a "client"
-container on the same network, and put container logs into failure messages.
+* A module that names its server in ``SERVICE`` and ``PORT`` gets it as ``web`` (healthy, the
+  port published on 127.0.0.1), a ``client`` container beside it, and ``http``, a requests
+  session for the published port.
 """
 
 from __future__ import annotations
 
-import os
+# First, on its own: importing it sets testcontainers' environment, which testcontainers
+# reads when it is imported.
+from tests.support.containers import (
+    BASE_IMAGE,
+    RUN_ID,
+    Images,
+    Lab,
+    fresh_network,
+    remove_labelled,
+    run_alive,
+)
 
-# Before testcontainers is imported (its configuration reads the environment at import time).
-# Ryuk would be pulled from a registry; there is none. "true" is what `make test` sets as well.
-os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
-# Containers are published on 127.0.0.1. Without this, testcontainers notices /.dockerenv (this
-# machine is itself a container) and would address containers through the default gateway.
-os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+# isort: split
 
 import contextlib
-import json
-import socket
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker.errors
 import pytest
+import requests
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
-from testcontainers.core.labels import SESSION_ID
 from testcontainers.core.network import Network
 
 import docker
 from docker import DockerClient
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVICES_DIR = REPO_ROOT / "services"
-IMAGE_PREFIX = "socketlab"
-BASE_IMAGE = os.environ.get("BASE_IMAGE", f"{IMAGE_PREFIX}/base:latest")
-
-# Every container and network the tests create carries this label: "<host>:<pid>:<session>".
-# The sweep removes labelled objects whose creating process on this host is gone.
-RUN_LABEL = "socketlab.tests.run"
-RUN_ID = f"{socket.gethostname()}:{os.getpid()}:{SESSION_ID}"
-# Images built here carry the same label as `make images` puts on its builds, so the dangling
-# leftovers of rebuilds can be pruned by it (docker image prune --filter label=...).
-BUILD_LABELS = {"socketlab.built-by": "make"}
-
-# Seconds for a service to report healthy. The image checks every 5 s after a 10 s start
-# period; the tests shorten the interval (see HEALTH_INTERVAL_NS), so a few seconds is normal
-# and 60 leaves room for a loaded 2-core CI machine.
-STARTUP_TIMEOUT = 60.0
-# Docker merges a container's healthcheck with the image's field by field: giving only the
-# interval keeps the image's own probe command, which is what is under test.
-HEALTH_INTERVAL_NS = 500_000_000
-# Seconds one `docker exec` in the client container may take.
-EXEC_TIMEOUT = 30.0
-# Lines of a container's log put into a failure message.
-LOG_TAIL = 80
+# Seconds one integration test may take, its fixtures' setup included: the first use of an
+# image builds it (a minute or two on a loaded machine), then containers start and get healthy.
+INTEGRATION_TIMEOUT = 600
+HERE = Path(__file__).parent
 
 
-# --- Docker and images ------------------------------------------------------------------------
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give this folder's tests INTEGRATION_TIMEOUT unless a test names its own timeout."""
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT))
 
 
 @pytest.fixture(scope="session")
@@ -92,97 +72,16 @@ def docker_client() -> Iterator[DockerClient]:
         client.close()
 
 
-def _run_alive(run_id: str) -> bool:
-    """Whether the test run that made an object (label value ``host:pid:session``) still runs."""
-    host, _, rest = run_id.partition(":")
-    pid_text, _, _ = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True  # another machine's engine, or not ours to judge: leave it alone
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A killed run can linger as a zombie until its parent reaps it; kill(pid, 0) still succeeds.
-    try:
-        stat = Path(f"/proc/{pid_text}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def _remove_labelled(client: DockerClient, keep: Any) -> list[str]:
-    """Remove containers, then networks, labelled RUN_LABEL for which ``keep(label)`` is false."""
-    removed: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
-        if not keep(container.labels.get(RUN_LABEL, "")):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
-                removed.append(f"container {container.name}")
-    for network in client.networks.list(filters={"label": RUN_LABEL}):
-        if not keep(network.attrs.get("Labels", {}).get(RUN_LABEL, "")):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                network.remove()
-                removed.append(f"network {network.name}")
-    return removed
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _sweep_and_finalize(docker_client: DockerClient) -> Iterator[None]:
     """Before the run: remove what killed runs left. After it: remove anything of ours left."""
-    left = _remove_labelled(docker_client, _run_alive)
+    left = remove_labelled(docker_client, run_alive)
     if left:
         print(f"\nremoved leftovers of an earlier, killed test run: {', '.join(left)}")
     yield
-    _remove_labelled(docker_client, lambda run_id: run_id != RUN_ID)
+    remove_labelled(docker_client, lambda run_id: run_id != RUN_ID)
     with contextlib.suppress(docker.errors.APIError):
         docker_client.images.prune(filters={"label": "socketlab.built-by=make", "dangling": True})
-
-
-@dataclass
-class Images:
-    """Builds service images on first use, once per session."""
-
-    client: DockerClient
-    built: dict[str, str] = field(default_factory=dict)
-
-    def tag(self, service: str) -> str:
-        """``socketlab/<service>:latest``, built from services/docker/<service>.Dockerfile."""
-        if service in self.built:
-            return self.built[service]
-        tag = f"{IMAGE_PREFIX}/{service}:latest"
-        dockerfile = f"docker/{service}.Dockerfile"
-        if not (SERVICES_DIR / dockerfile).is_file():
-            pytest.fail(f"no services/{dockerfile}: unknown service {service!r}", False)
-        if os.environ.get("SOCKETLAB_SKIP_IMAGE_BUILD") == "1":
-            try:
-                self.client.images.get(tag)
-            except docker.errors.ImageNotFound:
-                pytest.fail(f"{tag} is missing (SOCKETLAB_SKIP_IMAGE_BUILD=1): make images", False)
-        else:
-            self._build(tag, dockerfile)
-        self.built[service] = tag
-        return tag
-
-    def _build(self, tag: str, dockerfile: str) -> None:
-        try:
-            # The same build as `make images`: context services/, network off, classic builder
-            # (docker-py speaks the engine's classic /build API; BuildKit is not involved).
-            self.client.images.build(
-                path=str(SERVICES_DIR),
-                dockerfile=dockerfile,
-                tag=tag,
-                network_mode="none",
-                buildargs={"BASE_IMAGE": BASE_IMAGE},
-                labels=BUILD_LABELS,
-                rm=True,
-                forcerm=True,
-            )
-        except docker.errors.BuildError as exc:
-            parts = (part.get("stream") or part.get("error") or "" for part in exc.build_log)
-            log = "".join(str(part) for part in parts)
-            pytest.fail(f"building {tag} from services/{dockerfile}: {exc}\n{log[-4000:]}", False)
 
 
 @pytest.fixture(scope="session")
@@ -199,235 +98,10 @@ def images(docker_client: DockerClient) -> Images:
     return Images(docker_client)
 
 
-# --- the Lab helper ---------------------------------------------------------------------------
-
-
-def _unwrap(container: Container | DockerContainer) -> Container:
-    """The docker-py container behind a testcontainers wrapper (or the container itself)."""
-    if isinstance(container, DockerContainer):
-        return container.get_wrapped_container()
-    return container
-
-
-def logs_of(container: Container | DockerContainer, tail: int = LOG_TAIL) -> str:
-    """The last ``tail`` lines of a container's output (stdout and stderr), for failure messages."""
-    wrapped = _unwrap(container)
-    try:
-        text: str = wrapped.logs(tail=tail).decode("utf-8", "replace")
-    except docker.errors.APIError as exc:
-        return f"(no logs: {exc})"
-    return text
-
-
-def describe(container: Container | DockerContainer) -> str:
-    """Name, state, last health probes and logs of a container: what a failure message needs."""
-    wrapped = _unwrap(container)
-    with contextlib.suppress(docker.errors.APIError):
-        wrapped.reload()
-    state = wrapped.attrs.get("State", {})
-    probes = [
-        f"  probe exit {p.get('ExitCode')}: {str(p.get('Output', '')).strip()}"
-        for p in (state.get("Health") or {}).get("Log", [])[-3:]
-    ]
-    return "\n".join(
-        [
-            f"--- container {wrapped.name} ({wrapped.image.tags if wrapped.image else '?'}): "
-            f"status {state.get('Status')}, exit code {state.get('ExitCode')}, "
-            f"health {(state.get('Health') or {}).get('Status', 'none')}",
-            *probes,
-            f"--- last {LOG_TAIL} log lines:",
-            logs_of(wrapped),
-        ]
-    )
-
-
-@dataclass
-class ExecResult:
-    """What a command printed in a container, and how it ended."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-@dataclass
-class Lab:
-    """Helpers to run the lab's services in tests. Obtain it through the ``lab`` fixture."""
-
-    client: DockerClient
-    images: Images
-
-    describe = staticmethod(describe)
-    logs = staticmethod(logs_of)
-
-    @contextlib.contextmanager
-    def service(
-        self,
-        service: str,
-        network: Network,
-        alias: str | None = None,
-        *,
-        publish: Sequence[int | str] = (8080,),
-        command: list[str] | None = None,
-        env: dict[str, str] | None = None,
-        wait_healthy: bool = True,
-        extra_aliases: Sequence[str] = (),
-        healthcheck_test: list[str] | None = None,
-    ) -> Iterator[DockerContainer]:
-        """Run ``socketlab/<service>`` on ``network`` under ``alias`` (default: the service name).
-
-        The container's hostname is the alias too, as in compose.yaml; ``extra_aliases`` are
-        more DNS names for it on ``network``. Each port in ``publish``
-        (``8080`` or ``"9999/udp"``) is published on 127.0.0.1 at a port Docker picks; read it
-        with :meth:`host_port`. Waits until the image's HEALTHCHECK reports healthy; on failure
-        the container's state and logs are in the message. Removed on exit, whatever happens.
-        ``healthcheck_test`` replaces the image's probe command (a server moved to another port).
-        """
-        alias = alias or service
-        healthcheck: dict[str, Any] = {"interval": HEALTH_INTERVAL_NS}
-        if healthcheck_test is not None:
-            healthcheck["test"] = healthcheck_test
-        container = (
-            DockerContainer(self.images.tag(service), env=env or {})
-            .with_network(network)
-            .with_network_aliases(alias, *extra_aliases)
-            .with_kwargs(
-                labels={RUN_LABEL: RUN_ID},
-                hostname=alias,
-                healthcheck=healthcheck,
-            )
-        )
-        if command is not None:
-            container.with_command(command)
-        # testcontainers' with_bind_ports cannot name a host IP; docker-py takes (ip, port)
-        # tuples, and port None lets Docker choose. Loopback only: nothing else can reach it.
-        for port in publish:
-            container.ports[str(port)] = ("127.0.0.1", None)  # type: ignore[assignment]
-        try:
-            container.start()
-            if wait_healthy:
-                self.wait_healthy(container)
-            yield container
-        finally:
-            container.stop()  # removes it (force), volumes included
-
-    def wait_healthy(self, container: DockerContainer, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Poll the container's health until it is "healthy"; fail with its logs otherwise."""
-        wrapped = container.get_wrapped_container()
-        deadline = time.monotonic() + timeout
-        name = wrapped.name
-        while True:
-            wrapped.reload()
-            state = wrapped.attrs["State"]
-            health = (state.get("Health") or {}).get("Status")
-            if health == "healthy":
-                return
-            if state.get("Status") in ("exited", "dead"):
-                pytest.fail(f"{name} exited before being healthy\n{describe(wrapped)}", False)
-            if health is None:
-                pytest.fail(f"{name} has no HEALTHCHECK\n{describe(wrapped)}", False)
-            if health == "unhealthy" or time.monotonic() > deadline:
-                pytest.fail(
-                    f"{name} not healthy after {timeout:g} s ({health})\n{describe(wrapped)}",
-                    False,
-                )
-            time.sleep(0.2)
-
-    @contextlib.contextmanager
-    def client_container(self, network: Network, alias: str = "client") -> Iterator[Container]:
-        """The base image idling (``sleep infinity``) on ``network``: run commands from there.
-
-        ``sleep`` as PID 1 ignores SIGTERM, so cleanup removes it with force (SIGKILL) at once.
-        """
-        container = (
-            DockerContainer(BASE_IMAGE)
-            .with_command(["sleep", "infinity"])
-            .with_network(network)
-            .with_network_aliases(alias)
-            .with_kwargs(labels={RUN_LABEL: RUN_ID}, hostname=alias, user="lab")
-        )
-        try:
-            container.start()
-            wrapped = container.get_wrapped_container()
-            wrapped.reload()
-            if wrapped.status != "running":
-                pytest.fail(f"client container did not start\n{describe(wrapped)}", False)
-            yield wrapped
-        finally:
-            container.stop()
-
-    @staticmethod
-    @contextlib.contextmanager
-    def logs_on_failure(*containers: Container | DockerContainer) -> Iterator[None]:
-        """Append each container's state and logs to an assertion or ``pytest.fail`` message
-        raised inside the block: a failed cross-container check shows what each side saw."""
-        try:
-            yield
-        except (AssertionError, pytest.fail.Exception) as exc:
-            context = "\n".join(describe(container) for container in containers)
-            raise AssertionError(f"{exc}\n{context}") from None
-
-    def exec(self, container: Container, cmd: list[str], *, check: bool = True) -> ExecResult:
-        """Run ``cmd`` in ``container``; with ``check``, fail (with its output) unless it exits 0.
-
-        docker exec has no timeout of its own: commands given here must bound themselves (the
-        probes and scripts in these tests use socket timeouts); EXEC_TIMEOUT is what they use.
-        """
-        exit_code, (out, err) = container.exec_run(cmd, demux=True)
-        result = ExecResult(
-            exit_code if exit_code is not None else -1,
-            (out or b"").decode("utf-8", "replace"),
-            (err or b"").decode("utf-8", "replace"),
-        )
-        if check and result.exit_code != 0:
-            pytest.fail(
-                f"in {container.name}: {cmd!r} exited {result.exit_code}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}",
-                False,
-            )
-        return result
-
-    def python(self, container: Container, script: str, *args: str) -> Any:
-        """Run a ``python3 -c`` script in ``container`` and parse the JSON it prints last."""
-        result = self.exec(container, ["python3", "-c", script, *args])
-        try:
-            return json.loads(result.stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError) as exc:
-            pytest.fail(f"script printed no JSON ({exc}):\n{result.stdout}\n{result.stderr}", False)
-
-    @staticmethod
-    def ip(container: Container | DockerContainer, network: Network) -> str:
-        """The container's IPv4 address on ``network`` (fresh from the engine)."""
-        wrapped = _unwrap(container)
-        wrapped.reload()
-        address: str = wrapped.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-        assert address, f"{wrapped.name} has no address on {network.name}"
-        return address
-
-    @staticmethod
-    def host_port(container: DockerContainer, port: int | str, proto: str = "tcp") -> int:
-        """The host port (on 127.0.0.1) that Docker published for the container's ``port``."""
-        wrapped = container.get_wrapped_container()
-        wrapped.reload()
-        key = str(port) if "/" in str(port) else f"{port}/{proto}"
-        bindings = wrapped.attrs["NetworkSettings"]["Ports"].get(key) or []
-        for binding in bindings:
-            if binding.get("HostIp") == "127.0.0.1" and binding.get("HostPort"):
-                return int(binding["HostPort"])
-        pytest.fail(f"{wrapped.name}: {key} is not published on 127.0.0.1 ({bindings})", False)
-
-
 @pytest.fixture(scope="session")
 def lab(docker_client: DockerClient, images: Images) -> Lab:
     """The :class:`Lab` helper: start services and client containers, read addresses and ports."""
     return Lab(docker_client, images)
-
-
-def fresh_network() -> Network:
-    """A new user-defined bridge network (Docker picks the subnet), labelled for the sweep.
-
-    Use it as a context manager; remove the containers on it first."""
-    return Network(docker_network_kw={"driver": "bridge", "labels": {RUN_LABEL: RUN_ID}})
 
 
 @pytest.fixture(scope="module")
@@ -439,3 +113,35 @@ def lab_network() -> Iterator[Network]:
     """
     with fresh_network() as network:
         yield network
+
+
+# --- the server under test, a client beside it, and a session for its published port ---------
+
+
+@pytest.fixture(scope="module")
+def web(
+    request: pytest.FixtureRequest, lab: Lab, lab_network: Network
+) -> Iterator[DockerContainer]:
+    """The module's ``SERVICE`` on its network under that name, healthy, ``PORT`` published.
+
+    Modules whose server needs another command or no published port define their own ``web``.
+    """
+    service: str = request.module.SERVICE
+    port: int = request.module.PORT
+    with lab.service(service, lab_network, service, publish=(port,)) as container:
+        yield container
+
+
+@pytest.fixture(scope="module")
+def client(lab: Lab, lab_network: Network, web: DockerContainer) -> Iterator[Container]:
+    """A second container on the same network as ``web``, to make requests from."""
+    with lab.client_container(lab_network) as container:
+        yield container
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    """A requests session that ignores proxy settings from the environment (loopback only)."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session

@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-from conftest import REPO_ROOT, RUN_ID, RUN_LABEL, describe
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-if TYPE_CHECKING:
-    from conftest import Lab
+from tests.support.containers import REPO_ROOT, Lab, describe
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -146,24 +145,25 @@ def test_scheduled_visits_stay_healthy_and_stop_on_sigterm(
     """The image's own command, with configs/browser mounted read-only as compose does.
     multiprocess-web is not on this network: its visits fail with 'unknown host' on their rows,
     and the browser stays healthy (its heartbeat is about its own loop, not the servers)."""
-    container = (
-        DockerContainer(lab.images.tag("browser"))
-        .with_network(lab_network)
-        .with_network_aliases("browser")
-        .with_volume_mapping(str(REPO_ROOT / "configs" / "browser"), "/etc/socketlab/browser", "ro")
-        .with_kwargs(
-            labels={RUN_LABEL: RUN_ID}, hostname="browser", healthcheck={"interval": 500_000_000}
-        )
-    )
-    try:
-        container.start()
-        lab.wait_healthy(container, HEALTH_TIMEOUT)
+    with lab.service(
+        "browser",
+        lab_network,
+        publish=(),
+        volumes=[(REPO_ROOT / "configs" / "browser", "/etc/socketlab/browser")],
+        startup_timeout=HEALTH_TIMEOUT,
+    ) as container:
         wrapped = container.get_wrapped_container()
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        logs = ""
-        while "visit 1/1000000" not in logs and time.monotonic() < deadline:
-            time.sleep(0.5)
-            logs = wrapped.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+
+        def stdout() -> str:
+            return str(wrapped.logs(stdout=True, stderr=False).decode("utf-8", "replace"))
+
+        wait_until(
+            lambda: "visit 1/1000000" in stdout(),
+            HEALTH_TIMEOUT,
+            lambda: f"the first visit did not finish\n{describe(wrapped)}",
+            interval=0.5,
+        )
+        logs = stdout()
         assert "[threaded-web: GET /] GET http://threaded-web:8080/" in logs, logs
         assert "server saw " in logs
         assert "unknown host: cannot resolve 'multiprocess-web'" in logs
@@ -173,5 +173,3 @@ def test_scheduled_visits_stay_healthy_and_stop_on_sigterm(
         wrapped.reload()
         assert wrapped.attrs["State"]["ExitCode"] in (0, 1), describe(wrapped)
         assert took < STOP_BUDGET, f"stop took {took:.1f} s\n{describe(wrapped)}"
-    finally:
-        container.stop()

@@ -15,16 +15,16 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-from conftest import fresh_network
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-if TYPE_CHECKING:
-    from conftest import Lab
+from tests.support.containers import Lab, fresh_network
+from tests.support.processes import command_lines
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -376,15 +376,17 @@ class ChatAgent:
     def wait_for(self, prefix: str, after: int = 0, timeout: float = LOG_WAIT) -> str:
         """The first line starting with ``prefix`` among the lines after the first ``after``;
         ``RECV`` lines are matched on what was received."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def found() -> str | None:
             for line in self.lines()[after:]:
                 body = line[len("RECV ") :] if line.startswith("RECV ") else line
                 if body.startswith(prefix):
                     return body
-            if time.monotonic() > deadline:
-                pytest.fail(f"{self.nick} saw no {prefix!r} in {timeout:g} s: {self.lines()}")
-            time.sleep(0.1)
+            return None
+
+        return wait_until(
+            found, timeout, lambda: f"{self.nick} saw no {prefix!r}: {self.lines()}", interval=0.1
+        )
 
     def port(self) -> int:
         return int(self.wait_for("LOCAL ").split()[1])
@@ -397,22 +399,10 @@ def _network_gateway(lab: Lab, network: Network) -> str:
 
 def _docker_proxy_for(port: int) -> bool:
     """Whether this machine runs a docker-proxy for host port ``port`` (the userland proxy)."""
-    for cmdline in _cmdlines():
+    for cmdline in command_lines():
         if "docker-proxy" in cmdline[0] and f"-host-port\0{port}" in "\0".join(cmdline):
             return True
     return False
-
-
-def _cmdlines() -> Iterator[list[str]]:
-    import pathlib
-
-    for proc in pathlib.Path("/proc").glob("[0-9]*"):
-        try:
-            raw = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if raw:
-            yield raw.rstrip(b"\0").decode("utf-8", "replace").split("\0")
 
 
 def _whoami_from_host(port: int) -> dict[str, Any]:
@@ -511,7 +501,12 @@ def test_3_names_and_aliases_resolve_to_container_ips(
 ) -> None:
     """Docker's DNS (127.0.0.11 on a user-defined network) answers each container's network
     aliases with its address on that network; an alias is just another name for it."""
-    names = {"threaded-web": web, "www": web, "client-b": client_b, "client-a": client_a}
+    names: dict[str, Container | DockerContainer] = {
+        "threaded-web": web,
+        "www": web,
+        "client-b": client_b,
+        "client-a": client_a,
+    }
     with lab.logs_on_failure(web, client_a):
         resolved = lab.python(client_a, RESOLVE, *names)
         for name, container in names.items():
@@ -552,6 +547,7 @@ def test_4_outsider_on_another_network_cannot_reach_the_lab_until_connected(
             for target in by_name:
                 assert before[target] == "unresolved", f"{target}: {before}"
 
+            assert outsider.id is not None
             lab_network.connect(outsider.id, ["outsider"])
             after = lab.python(outsider, PROBE, str(ANSWER_TIMEOUT), *by_ip, *by_name)
             assert after == dict.fromkeys([*by_ip, *by_name], "ok"), after
@@ -724,10 +720,12 @@ def test_9_server_logs_the_disconnect_with_the_clients_address(
         assert client_ip == lab.ip(client_a, lab_network)
         assert seen["client_port"] == client_port
         wanted = f"{client_ip}:{client_port} closed after 1 requests"
-        deadline = time.monotonic() + LOG_WAIT
-        while wanted not in wrapped.logs().decode("utf-8", "replace"):
-            assert time.monotonic() < deadline, f"no {wanted!r} in the server's log"
-            time.sleep(0.1)
+        wait_until(
+            lambda: wanted in wrapped.logs().decode("utf-8", "replace"),
+            LOG_WAIT,
+            f"no {wanted!r} in the server's log",
+            interval=0.1,
+        )
         assert f"{client_ip}:{client_port} connected" in wrapped.logs().decode()
         server = f"{lab.ip(web, lab_network)}:{WEB_PORT}"
         time_wait = lab.exec(client_a, ["ss", "-Htn", "state", "time-wait"]).stdout

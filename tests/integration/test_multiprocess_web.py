@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import requests
@@ -19,8 +18,7 @@ from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-if TYPE_CHECKING:
-    from conftest import Lab
+from tests.support.containers import Lab
 
 pytestmark = pytest.mark.integration
 
@@ -71,28 +69,6 @@ for t in threads: t.start()
 for t in threads: t.join(60)
 print(json.dumps({"elapsed": time.monotonic() - started, "results": results}))
 """
-
-
-@pytest.fixture(scope="module")
-def web(lab: Lab, lab_network: Network) -> Iterator[DockerContainer]:
-    """multiprocess-web (prefork) on the module's network, healthy, port 8888 published."""
-    with lab.service(SERVICE, lab_network, SERVICE, publish=(PORT,)) as container:
-        yield container
-
-
-@pytest.fixture(scope="module")
-def client(lab: Lab, lab_network: Network, web: DockerContainer) -> Iterator[Container]:
-    """A second container on the same network, to make requests from."""
-    with lab.client_container(lab_network) as container:
-        yield container
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    """A requests session that ignores proxy settings from the environment (loopback only)."""
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
 
 
 def from_client(lab: Lab, client: Container, host: str, path: str, count: int) -> dict[str, Any]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import requests
@@ -14,8 +13,7 @@ from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-if TYPE_CHECKING:
-    from conftest import Lab
+from tests.support.containers import Lab
 
 pytestmark = pytest.mark.integration
 
@@ -63,28 +61,6 @@ RESOLVE_FROM_CLIENT = """
 import json, socket, sys
 print(json.dumps({"address": socket.gethostbyname(sys.argv[1])}))
 """
-
-
-@pytest.fixture(scope="module")
-def web(lab: Lab, lab_network: Network) -> Iterator[DockerContainer]:
-    """threaded-web on the module's network as ``threaded-web``, healthy, port 8080 published."""
-    with lab.service(SERVICE, lab_network, SERVICE, publish=(PORT,)) as container:
-        yield container
-
-
-@pytest.fixture(scope="module")
-def client(lab: Lab, lab_network: Network, web: DockerContainer) -> Iterator[Container]:
-    """A second container on the same network, to make requests from."""
-    with lab.client_container(lab_network) as container:
-        yield container
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    """A requests session that ignores proxy settings from the environment (loopback only)."""
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
 
 
 def _base_url(lab: Lab, container: DockerContainer) -> str:

@@ -10,20 +10,20 @@ Docker and socketlab/base (make base); the image is built if needed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import pytest
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-if TYPE_CHECKING:
-    from conftest import ExecResult, Lab
+from tests.support.containers import Lab
+from tests.support.processes import CommandResult
 
 pytestmark = pytest.mark.integration
 
@@ -69,38 +69,19 @@ def member_containers(
 ) -> Iterator[Callable[[str], Container]]:
     """Start idle containers of the udp-chat image (which carries the client) named by nick.
 
-    Their HEALTHCHECK (probing a server on 127.0.0.1 that is not there) is switched off, and they
-    carry the run label of the module's network, so the conftest's sweep removes leftovers.
+    Their HEALTHCHECK (probing a server on 127.0.0.1 that is not there) is switched off; all are
+    removed when the test ends.
     """
-    network_labels = lab.client.networks.get(lab_network.name).attrs.get("Labels") or {}
-    labels = {k: v for k, v in network_labels.items() if k.startswith("socketlab.")}
-    assert labels, f"the test network has no run label: {network_labels}"
-    started: list[DockerContainer] = []
+    with contextlib.ExitStack() as stack:
 
-    def start(nick: str) -> Container:
-        container = (
-            DockerContainer(lab.images.tag(SERVICE))
-            .with_command(["sleep", "infinity"])  # removed with force at the end: no SIGTERM
-            .with_network(lab_network)
-            .with_network_aliases(nick)
-            .with_kwargs(labels=labels, hostname=nick, healthcheck={"test": ["NONE"]})
-        )
-        started.append(container)
-        container.start()
-        wrapped = container.get_wrapped_container()
-        wrapped.reload()
-        if wrapped.status != "running":
-            pytest.fail(f"{nick}'s container did not start\n{lab.describe(wrapped)}", False)
-        return wrapped
+        def start(nick: str) -> Container:
+            idle = lab.client_container(lab_network, nick, image=lab.images.tag(SERVICE), user=None)
+            return stack.enter_context(idle)
 
-    try:
         yield start
-    finally:
-        for container in started:
-            container.stop()
 
 
-def run_script(lab: Lab, container: Container, nick: str, *flags: str) -> ExecResult:
+def run_script(lab: Lab, container: Container, nick: str, *flags: str) -> CommandResult:
     """Write ``SCRIPTS[nick]`` into the container and run the chat client on it."""
     encoded = base64.b64encode(SCRIPTS[nick].encode()).decode()
     lab.exec(container, ["sh", "-c", f"echo {encoded} | base64 -d > /tmp/chat.script"])

@@ -6,7 +6,8 @@ import json
 import urllib.request
 
 import pytest
-from conftest import RunningLab, run
+
+from tests.support.running_lab import RunningLab, run
 
 pytestmark = pytest.mark.labs
 
@@ -69,16 +70,16 @@ def test_whoami_from_the_host_shows_the_gateway(lab: RunningLab) -> None:
 
 def test_outsider_cannot_reach_the_lab(lab: RunningLab) -> None:
     curl = lab.exec("outsider", "curl", "-sS", "-m", "3", "http://10.30.80.10:8080/", check=False)
-    assert curl.returncode == 28, curl
+    assert curl.exit_code == 28, curl
     assert "timed out" in curl.stderr
     getent = lab.exec("outsider", "getent", "hosts", "threaded-web", check=False)
-    assert (getent.returncode, getent.stdout) == (2, ""), getent
+    assert (getent.exit_code, getent.stdout) == (2, ""), getent
 
 
 def test_outsider_reaches_the_lab_once_connected(lab: RunningLab) -> None:
     outsider = lab.id("outsider")
     connect = run(["docker", "network", "connect", "labnet", outsider])
-    assert connect.returncode == 0, connect
+    assert connect.exit_code == 0, connect
     try:
         addrs = lab.exec("outsider", "ip", "-4", "-br", "addr").stdout
         on_labnet = [w for w in addrs.split() if w.startswith("10.30.80.")]

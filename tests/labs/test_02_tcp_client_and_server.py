@@ -3,85 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from typing import IO
 
 import pytest
-from conftest import RunningLab
+
+from tests.support.running_lab import LINE_WAIT, Lines, RunningLab, docker_exec, say
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.labs
 
 PORT = 7000
-# Seconds any nc or tcpdump of these tests may live: `timeout` ends it in the container even
-# if the test dies (killing the docker CLI would not stop the process inside).
-LIFETIME = "20"
-WAIT = 10.0
-
-
-class Lines:
-    """Lines of a stream, read by a thread, so a test can wait for one with a deadline."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.queue: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: IO[bytes]) -> None:
-        with contextlib.suppress(ValueError, OSError):  # the stream was closed under us
-            for raw in stream:
-                self.queue.put(raw.decode("utf-8", "replace").rstrip("\n"))
-
-    def next(self, timeout: float = WAIT) -> str:
-        try:
-            line = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail(f"no line within {timeout:g} s (so far: {self.seen})", False)
-        self.seen.append(line)
-        return line
-
-
-@contextlib.contextmanager
-def docker_exec(
-    lab: RunningLab, service: str, *cmd: str, user: str = ""
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``docker compose exec SERVICE CMD`` kept running, with its stdin and stdout as pipes."""
-    args = ["docker", "exec", "-i", *(["-u", user] if user else []), lab.id(service)]
-    proc = subprocess.Popen(
-        [*args, "timeout", LIFETIME, *cmd],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.stdin and not proc.stdin.closed:
-            proc.stdin.close()
-        try:
-            proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+WAIT = LINE_WAIT
 
 
 def wait_listening(lab: RunningLab) -> None:
-    deadline = time.monotonic() + WAIT
-    while not lab.exec("threaded-web", "ss", "-Htln", f"( sport = :{PORT} )").stdout:
-        assert time.monotonic() < deadline, f"nothing listens on {PORT} in threaded-web"
-        time.sleep(0.1)
-
-
-def say(proc: subprocess.Popen[bytes], line: str) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write(line.encode() + b"\n")
-    proc.stdin.flush()
+    wait_until(
+        lambda: lab.exec("threaded-web", "ss", "-Htln", f"( sport = :{PORT} )").stdout,
+        WAIT,
+        f"nothing listens on {PORT} in threaded-web",
+        interval=0.1,
+    )
 
 
 @contextlib.contextmanager
@@ -130,7 +73,7 @@ def test_both_ends_see_the_same_connection_mirrored(lab: RunningLab) -> None:
 def test_connecting_to_a_closed_port_is_refused(lab: RunningLab) -> None:
     started = time.monotonic()
     result = lab.exec("browser", "nc", "-vz", "threaded-web", "7001", check=False)
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert "Connection refused" in result.stderr, result
     assert time.monotonic() - started < 5, "a refusal is immediate"
 
@@ -151,7 +94,7 @@ def test_tcpdump_shows_the_three_way_handshake(lab: RunningLab) -> None:
     assert len(packets) == 3, packets
     flags = [line.split("Flags [", 1)[1].split("]", 1)[0] for line in packets]
     assert flags == ["S", "S.", "."], packets
-    client = packets[0].split()[2]
-    assert client.startswith("10.30.80.40.")
+    browser = packets[0].split()[2]
+    assert browser.startswith("10.30.80.40.")
     assert packets[0].split()[4] == f"10.30.80.10.{PORT}:"
-    assert packets[1].split()[2:5] == [f"10.30.80.10.{PORT}", ">", f"{client}:"]
+    assert packets[1].split()[2:5] == [f"10.30.80.10.{PORT}", ">", f"{browser}:"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import RunningLab
+
+from tests.support.running_lab import RunningLab
 
 pytestmark = pytest.mark.labs
 

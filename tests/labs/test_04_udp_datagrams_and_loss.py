@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from conftest import RunningLab, run
-from test_02_tcp_client_and_server import Lines, docker_exec, say
+
+from tests.support.running_lab import Lines, RunningLab, docker_exec, run, say
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.labs
 
@@ -29,6 +29,8 @@ def test_join_by_hand_gets_welcome_with_the_senders_address(lab: RunningLab) -> 
 
 
 def test_udp_keeps_boundaries_tcp_does_not(lab: RunningLab) -> None:
+    """The script counts its calls and prints what it received: three datagrams for three
+    sendto() calls, one recv() for the three send() calls' bytes."""
     out = lab.script("browser", "boundaries.py").splitlines()
     assert out == [
         "udp: 3 sendto() -> 3 recvfrom(): [b'one', b'two', b'three']",
@@ -51,15 +53,16 @@ def test_udp_loss_is_silent_and_counted_by_the_kernel(lab: RunningLab) -> None:
 
 
 def wait_healthy(lab: RunningLab, service: str) -> None:
-    deadline = time.monotonic() + HEALTHY_WAIT
-    while True:
-        health = run(
-            ["docker", "inspect", "--format", "{{.State.Health.Status}}", lab.id(service)]
-        ).stdout.strip()
-        if health == "healthy":
-            return
-        assert time.monotonic() < deadline, f"{service} not healthy again ({health})"
-        time.sleep(0.5)
+    def health() -> str:
+        command = ["docker", "inspect", "--format", "{{.State.Health.Status}}", lab.id(service)]
+        return run(command).stdout.strip()
+
+    wait_until(
+        lambda: health() == "healthy",
+        HEALTHY_WAIT,
+        lambda: f"{service} not healthy again ({health()})",
+        interval=0.5,
+    )
 
 
 def test_chat_restart_needs_a_new_join(lab: RunningLab) -> None:
@@ -79,7 +82,7 @@ def test_chat_restart_needs_a_new_join(lab: RunningLab) -> None:
         assert bob_out.next() == "MSG alice 1 before"
 
         restart = run(["docker", "restart", "--time", "10", lab.id("udp-chat")])
-        assert restart.returncode == 0, restart
+        assert restart.exit_code == 0, restart
         assert alice_out.next() == "BYE shutdown"
         assert bob_out.next() == "BYE shutdown"
         wait_healthy(lab, "udp-chat")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import RunningLab
+
+from tests.support.running_lab import RunningLab
 
 pytestmark = pytest.mark.labs
 

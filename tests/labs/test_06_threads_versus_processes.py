@@ -6,7 +6,8 @@ import re
 import time
 
 import pytest
-from conftest import RunningLab
+
+from tests.support.running_lab import RunningLab
 
 pytestmark = pytest.mark.labs
 

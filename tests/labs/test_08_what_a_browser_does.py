@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import RunningLab
+
+from tests.support.running_lab import RunningLab
 
 pytestmark = pytest.mark.labs
 
@@ -55,8 +56,11 @@ def test_browser_loads_the_page_and_its_resources_over_fewer_connections(
 def test_server_log_shows_the_browsers_connections(
     lab: RunningLab, report: tuple[str, float]
 ) -> None:
+    """Every request of the browser's report is a line in threaded-web's access log, with the
+    browser's address and the very client port its report shows for that request."""
     out, started = report
     rows = [m.groupdict() for line in out.splitlines() if (m := ROW.fullmatch(line))]
+    assert len(rows) == 5, f"not the page's five requests in the report:\n{out}"
     log = lab.logs("threaded-web", since=str(int(started) - 1))
     for row in rows:
         wanted = f'10.30.80.40:{row["local"]} "GET {row["url"]} HTTP/1.1" 200'

@@ -7,20 +7,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from browser_support import Answer, ScriptedServer, Seen, http_response, scripted, threaded_web
 
 from socketlab.browser import liveness, scenario
 from socketlab.browser.cli import main
+from tests.support.inprocess_servers import threaded_web
+from tests.support.paths import REPO
+from tests.support.processes import run_service, started_service
+from tests.support.scripted_server import Answer, ScriptedServer, Seen, http_response, scripted
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ROOT / "services"
 FAST = ["--connect-timeout", "2", "--read-timeout", "3", "--total-timeout", "10"]
 
 REGISTER_FORM = b"""<!doctype html><title>Register</title><link rel=icon href="data:,">
@@ -240,7 +241,7 @@ def test_bad_scenarios_exit_2(
 
 def test_shipped_scenarios_parse() -> None:
     """configs/browser/*.toml are valid, and every page URL joins to its base."""
-    scenarios = scenario.load_all([str(ROOT / "configs" / "browser")])
+    scenarios = scenario.load_all([str(REPO / "configs" / "browser")])
     assert {s.name for s in scenarios} >= {"threaded-web", "multiprocess-web"}
     for item in scenarios:
         assert item.base.startswith("http://")
@@ -261,7 +262,7 @@ def test_shipped_threaded_web_scenario_against_threaded_web(
                 "--base",
                 base,
                 "--scenario",
-                str(ROOT / "configs" / "browser" / "threaded-web.toml"),
+                str(REPO / "configs" / "browser" / "threaded-web.toml"),
             ]
         )
     out = capsys.readouterr().out
@@ -269,16 +270,10 @@ def test_shipped_threaded_web_scenario_against_threaded_web(
     assert "server saw 127.0.0.1:" in out
 
 
-def run_module(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(SERVICES)}
-    return subprocess.run(
-        [sys.executable, "-m", "socketlab.browser", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+def run_module(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return run_service("browser", *args, env=env, timeout=timeout)
 
 
 def test_python_m_entry_point(site: ScriptedServer) -> None:
@@ -294,20 +289,8 @@ def test_python_m_entry_point(site: ScriptedServer) -> None:
 
 
 def test_environment_variables_configure(site: ScriptedServer) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SERVICES),
-        "SOCKETLAB_JSON": "true",
-        "SOCKETLAB_SUBRESOURCES": "false",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "socketlab.browser", site.base + "/"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    env = {"SOCKETLAB_JSON": "true", "SOCKETLAB_SUBRESOURCES": "false"}
+    done = run_module(site.base + "/", env=env)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["summary"]["requests"] == 1
@@ -316,39 +299,13 @@ def test_environment_variables_configure(site: ScriptedServer) -> None:
 def test_sigterm_stops_a_long_schedule(site: ScriptedServer, tmp_path: Path) -> None:
     """As PID 1 in its container the browser gets SIGTERM from `docker stop`: it finishes the
     page in flight and exits at once instead of sleeping out its interval."""
-    env = {**os.environ, "PYTHONPATH": str(SERVICES)}
     beat = tmp_path / "beat"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "socketlab.browser",
-            *FAST,
-            "--repeat",
-            "1000",
-            "--interval",
-            "60",
-            "--heartbeat",
-            str(beat),
-            site.base + "/",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while not beat.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert beat.exists(), "no visit finished"
+    args = [*FAST, "--repeat", "1000", "--interval", "60", "--heartbeat", str(beat)]
+    with started_service("browser", *args, site.base + "/", stderr=subprocess.PIPE) as proc:
+        wait_until(beat.exists, 15, "no visit finished", interval=0.05)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert time.monotonic() - started < 5
     assert proc.returncode == 0
     assert "visit 1/1000" in out
@@ -358,35 +315,16 @@ def test_sigterm_stops_a_long_schedule(site: ScriptedServer, tmp_path: Path) -> 
 def test_sigterm_ends_a_page_in_flight(tmp_path: Path) -> None:
     """SIGTERM while a server takes its time: the request in flight is cancelled at once
     (the watcher shuts its socket down) rather than waiting out a 20 s read timeout."""
-    env = {**os.environ, "PYTHONPATH": str(SERVICES)}
-    with scripted(lambda _: Answer(http_response(200, b"late"), delay=30)) as server:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "socketlab.browser",
-                "--read-timeout",
-                "20",
-                "--json",
-                server.base + "/",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 15
-            while not server.seen and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert server.seen, "the request never arrived"
-            started = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    with (
+        scripted(lambda _: Answer(http_response(200, b"late"), delay=30)) as server,
+        started_service(
+            "browser", "--read-timeout", "20", "--json", server.base + "/", stderr=subprocess.PIPE
+        ) as proc,
+    ):
+        wait_until(lambda: server.seen, 15, "the request never arrived", interval=0.05)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
     assert time.monotonic() - started < 3, err
     assert proc.returncode == 1
     doc = json.loads(out)

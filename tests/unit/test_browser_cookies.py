@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from browser_support import Answer, Seen, http_response, scripted
 
 from socketlab.browser import Browser, Deadlines, Options, urls
 from socketlab.browser.cookies import (
@@ -14,6 +13,7 @@ from socketlab.browser.cookies import (
     parse_set_cookie,
     path_match,
 )
+from tests.support.scripted_server import Answer, Seen, http_response, scripted
 
 NOW = 1_800_000_000.0
 SITE = urls.parse("http://www.lab.test/app/page")

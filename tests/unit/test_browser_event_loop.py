@@ -12,10 +12,9 @@ import socket
 import threading
 import time
 
-from browser_support import Answer, Seen, http_response, scripted
-
 from socketlab.browser import Browser, Caps, Deadlines, Options
 from socketlab.browser import errors as e
+from tests.support.scripted_server import Answer, Seen, http_response, scripted
 
 HTML = [("Content-Type", "text/html")]
 

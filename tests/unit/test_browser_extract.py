@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from browser_support import WWW
 
 from socketlab.browser.extract import (
     Reference,
@@ -13,6 +12,7 @@ from socketlab.browser.extract import (
     extract_html,
     parse_srcset,
 )
+from tests.support.paths import WWW
 
 
 def refs(html: str) -> list[tuple[str, str]]:

@@ -11,11 +11,11 @@ import socket
 import time
 
 import pytest
-from browser_support import Answer, Seen, closed_port, http_response, scripted
 
 from socketlab.browser import Browser, Caps, Deadlines, Options
 from socketlab.browser import errors as e
 from socketlab.browser.records import Entry, PageLoad
+from tests.support.scripted_server import Answer, Seen, closed_port, http_response, scripted
 
 FAST = Options(deadlines=Deadlines(connect=2.0, read=2.0, total=10.0), subresources=False)
 

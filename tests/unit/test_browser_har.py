@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
-from browser_support import closed_port, threaded_web
 
 from socketlab.browser import Browser, Deadlines, Options, har
 from socketlab.browser.records import PageLoad
+from tests.support.inprocess_servers import threaded_web
+from tests.support.scripted_server import closed_port
 
 OPTIONS = Options(deadlines=Deadlines(connect=2.0, read=5.0, total=20.0), probe_whoami=True)
 
@@ -132,7 +134,7 @@ def test_failed_entry(archive: dict[str, Any], pages: list[PageLoad]) -> None:
 
 
 def test_post_data_and_cookies() -> None:
-    from browser_support import Answer, http_response, scripted
+    from tests.support.scripted_server import Answer, http_response, scripted
 
     def script(_: object) -> Answer:
         return Answer(http_response(200, b"ok", [("Set-Cookie", "s=1; Path=/; HttpOnly")]))
@@ -156,7 +158,36 @@ def test_post_data_and_cookies() -> None:
 
 
 def test_write_is_atomic_and_replaces(tmp_path: Path, pages: list[PageLoad]) -> None:
+    """The new archive is a new file renamed over the old one, never the old file rewritten in
+    place: a reader that opened the old archive (here: a second link to it) still has it whole,
+    and the name points at a different inode holding the whole new archive."""
     path = tmp_path / "a.har"
     path.write_text("old")
+    reader = tmp_path / "reader"
+    os.link(path, reader)  # the old file, as an open reader would keep seeing it
+    before = path.stat().st_ino
     har.write(path, pages[:1])
     assert json.loads(path.read_text())["log"]["pages"][0]["id"] == pages[0].id
+    assert path.stat().st_ino != before, "the old file was rewritten in place"
+    assert reader.read_text() == "old", "the old file was changed under its reader"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.har", "reader"]
+
+
+def test_a_write_that_fails_half_way_leaves_the_old_archive(
+    tmp_path: Path, pages: list[PageLoad], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half an archive is written, then the writer fails: the old archive is still there,
+    whole, and the half-written temporary file is gone."""
+    path = tmp_path / "a.har"
+    path.write_text("old")
+
+    def half_then_fail(document: object, handle: IO[str], **_: object) -> None:
+        handle.write('{"log": {"pages": [')
+        handle.flush()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("socketlab.browser.har.json.dump", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        har.write(path, pages[:1])
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.har"]

@@ -7,6 +7,7 @@ from urllib.parse import urljoin
 import pytest
 
 from socketlab.browser import urls
+from socketlab.browser.errors import InvalidURL
 
 BASES = [
     "http://127.0.0.1:8080/page30/index.html",
@@ -55,16 +56,16 @@ def test_join_is_urljoin_then_parse(base: str, reference: str) -> None:
     try:
         urls.check_text(stripped)
         expected: urls.URL | str = urls.parse(urljoin(str(parsed), stripped))
-    except urls.InvalidURL:
+    except InvalidURL:
         expected = "invalid"
     try:
         got: urls.URL | str = parsed.join(reference)
-    except urls.InvalidURL:
+    except InvalidURL:
         got = "invalid"
     assert got == expected
 
 
 def test_a_long_joined_url_is_still_refused() -> None:
     base = urls.parse("http://example.test/" + "d/" * 3990)
-    with pytest.raises(urls.InvalidURL, match="longer than"):
+    with pytest.raises(InvalidURL, match="longer than"):
         base.join("x" * 100)

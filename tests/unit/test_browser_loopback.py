@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from browser_support import WWW, Answer, Seen, http_response, scripted, threaded_web
 
 from socketlab.browser import Browser, Caps, Deadlines, Entry, Options
 from socketlab.browser.report import format_page, summary
+from tests.support.inprocess_servers import threaded_web
+from tests.support.paths import WWW
+from tests.support.scripted_server import Answer, Seen, http_response, scripted
 
 OPTIONS = Options(deadlines=Deadlines(connect=2.0, read=5.0, total=20.0))
 EXPECTED = {"/", "/css/site.css", "/favicon.ico", "/js/site.js", "/img/two-hosts.png"}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from browser_support import Answer, Seen, http_response, scripted
 
 from socketlab.browser import Browser, Caps, Deadlines, Options, urls
 from socketlab.browser import errors as e
 from socketlab.browser.redirects import is_redirect, next_hop
+from tests.support.scripted_server import Answer, Seen, http_response, scripted
 
 FAST = Options(deadlines=Deadlines(connect=2.0, read=2.0, total=10.0), subresources=False)
 BASE = urls.parse("http://h/a/b")

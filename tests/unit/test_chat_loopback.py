@@ -3,7 +3,6 @@ clients. Ports are always 0 (the kernel picks); every wait is bounded. No Docker
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -12,17 +11,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from socketlab.udp_chat.relay import Relay, RelayConfig
 from socketlab.udp_chat.server import ChatServer, bind
+from tests.support.processes import run_service, start_service, started_service
+from tests.support.waiting import wait_until
 
-SERVICES = Path(__file__).resolve().parents[2] / "services"
-ENV = {**os.environ, "PYTHONPATH": str(SERVICES), "PYTHONUNBUFFERED": "1"}
-# Keep the environment of the developer from leaking SOCKETLAB_* settings into the CLI tests.
-ENV = {k: v for k, v in ENV.items() if not k.startswith("SOCKETLAB_")}
 WAIT = 5.0  # the longest any single expected datagram may take on loopback
 
 
@@ -164,12 +160,12 @@ def test_silent_member_is_dropped(
     alice, ghost = peers(server.address), peers(server.address)
     join(alice, "alice")
     join(ghost, "ghost")
-    end = time.monotonic() + 3
-    left = b""
-    while time.monotonic() < end and not left:
+
+    def ghost_left() -> bytes | None:
         alice.send(b"PING")  # alice stays alive, ghost says nothing
-        got = [d for d in alice.quiet(0.2) if d.startswith(b"LEFT")]
-        left = got[0] if got else b""
+        return next((d for d in alice.quiet(0.2) if d.startswith(b"LEFT")), None)
+
+    left = wait_until(ghost_left, 3, "the silent member was never dropped", interval=0)
     assert left == b"LEFT ghost idle"
     assert ghost.expect(b"BYE") == b"BYE idle"
 
@@ -208,10 +204,7 @@ def test_icmp_port_unreachable_does_not_break_the_loop(
     for i in range(3):
         alice.send(f"MSG to a departed member {i}".encode())
         assert bob.expect(b"MSG ") == f"MSG alice {i + 1} to a departed member {i}".encode()
-    end = time.monotonic() + WAIT
-    while server.icmp_errors == 0 and time.monotonic() < end:
-        time.sleep(0.05)
-    assert server.icmp_errors >= 1
+    wait_until(lambda: server.icmp_errors, WAIT, "no ICMP error was counted", interval=0.05)
     bob.send(b"MSG the loop is still running")
     assert alice.expect(b"MSG bob") == b"MSG bob 1 the loop is still running"
 
@@ -222,22 +215,14 @@ def test_icmp_port_unreachable_does_not_break_the_loop(
 def run_client(
     port: int, nick: str, script: str, *args: str, timeout: float = 60
 ) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "socketlab.udp_chat.client",
-            "--server",
-            f"127.0.0.1:{port}",
-            "--nick",
-            nick,
-            *args,
-        ],
+    proc = start_service(
+        "udp_chat.client",
+        "--server",
+        f"127.0.0.1:{port}",
+        "--nick",
+        nick,
+        *args,
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
     )
     assert proc.stdin is not None
     proc.stdin.write(script)
@@ -386,27 +371,13 @@ def test_refused_reliable_join_stops_at_once(start_server: Callable[..., ChatSer
 
 
 def test_client_refuses_a_bad_nick_with_status_2() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "socketlab.udp_chat.client", "--nick", "bad nick!"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=30,
-        check=False,
-    )
+    proc = run_service("udp_chat.client", "--nick", "bad nick!")
     assert proc.returncode == 2
     assert "--nick" in proc.stderr
 
 
 def test_server_sigterm_tells_members_and_exits_0(peers: Callable[..., Peer]) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "socketlab.udp_chat", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    try:
+    with started_service("udp_chat", "--host", "127.0.0.1", "--port", "0") as proc:
         assert proc.stdout is not None
         first = proc.stdout.readline()  # bounded by the server's start: it logs at once
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
@@ -419,10 +390,6 @@ def test_server_sigterm_tells_members_and_exits_0(peers: Callable[..., Peer]) ->
         assert alice.expect(b"BYE") == b"BYE shutdown"
         assert bob.expect(b"BYE") == b"BYE shutdown"
         rest, _ = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0
     assert "shutting down (SIGTERM): told 2 member(s) BYE" in rest
     log = first + rest
@@ -431,12 +398,5 @@ def test_server_sigterm_tells_members_and_exits_0(peers: Callable[..., Peer]) ->
 
 def test_healthcheck_probe_gets_pong(start_server: Callable[..., ChatServer]) -> None:
     server = start_server()
-    proc = subprocess.run(
-        [sys.executable, "-m", "socketlab.healthcheck", f"udp://127.0.0.1:{server.address[1]}"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=30,
-        check=False,
-    )
+    proc = run_service("healthcheck", f"udp://127.0.0.1:{server.address[1]}")
     assert proc.returncode == 0, proc.stderr

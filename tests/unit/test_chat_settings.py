@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from socketlab import settings
 from socketlab.udp_chat import client, server
+from tests.support.paths import REPO
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "udp-chat.toml"
+CONFIG = REPO / "configs" / "udp-chat.toml"
 
 
 def test_config_file_names_every_server_setting_with_its_default() -> None:

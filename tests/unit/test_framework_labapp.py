@@ -13,11 +13,12 @@ import time
 from wsgiref.validate import validator
 
 import pytest
-from multiprocess_support import gateway_server, request
-from test_framework_app import call
 
 from socketlab.labapp import app
 from socketlab.labapp.instruments import MAX_BYTES, MAX_DELAY, MAX_STREAM
+from tests.support.inprocess_servers import gateway_server
+from tests.support.raw_http import request
+from tests.support.wsgi_call import call
 
 PAGES = ("index", "about", "contact", "single", "register", "login")
 WHOAMI_KEYS = {"client_ip", "client_port", "server_ip", "server_port", "hostname", "pid",

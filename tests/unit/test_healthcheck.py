@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from socketlab import healthcheck
-
-SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
+from tests.support.processes import run_service
 
 # Long enough that a loaded CI machine still answers, short enough to keep the suite quick.
 FAST_TIMEOUT = 2.0
@@ -219,15 +215,7 @@ def test_parse_target_defaults() -> None:
 
 def test_runs_as_module(http_base: str) -> None:
     """The exact command the Dockerfile's HEALTHCHECK runs, as a separate interpreter."""
-    env = {**os.environ, "PYTHONPATH": str(SERVICES_DIR)}
-    done = subprocess.run(
-        [sys.executable, "-m", "socketlab.healthcheck", http_base + "/down", "--timeout", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = run_service("healthcheck", http_base + "/down", "--timeout", "2")
     assert done.returncode == 1, done
     assert done.stderr.startswith("unhealthy: ")
     assert "503" in done.stderr

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from socketlab.http.connection import JOIN_LIMIT, Connection, Exchange
-from socketlab.http.parser import END, Data, Response, ResponseParser
+from tests.support.raw_http import read_responses
 
 
 @pytest.mark.parametrize("size", [0, 100, JOIN_LIMIT, JOIN_LIMIT + 1, 100 * 1024, 3 * 1024 * 1024])
@@ -32,28 +32,11 @@ def test_large_and_small_bodies_arrive_whole(size: int, chunked: bool) -> None:
     thread.start()
     try:
         client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        parser = ResponseParser()
-        parser.expect("GET")
-        got = bytearray()
-        head = None
-        while True:
-            event = parser.next_event()
-            if isinstance(event, Response):
-                head = event
-            elif isinstance(event, Data):
-                got += event.data
-            elif event is END:
-                break
-            else:
-                data = client.recv(65536)
-                if data:
-                    parser.feed(data)
-                else:
-                    parser.feed_eof()
-        assert head is not None
+        (response,) = read_responses(client, ["GET"])
+        head, got = response.head, response.body
         assert head.status == 200
         assert head.chunked is chunked
-        assert bytes(got) == body
+        assert got == body
     finally:
         client.close()
         thread.join(10)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
+REPO_ROOT = REPO
 LABS_DOCS = REPO_ROOT / "docs" / "labs"
 LABS_TESTS = REPO_ROOT / "tests" / "labs"
 MARKER = re.compile(r"<!--\s*check:\s*(\S+?)\s*-->")

@@ -2,40 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from multiprocess_support import (
-    REPO,
-    SERVICES,
-    START_TIMEOUT,
-    children_of,
-    config_values,
-    get,
-    toml_text,
-)
 
 from socketlab import settings
 from socketlab.multiprocess_web import PROG, REQUIRED_IN_FILE, SETTINGS
 from socketlab.wsgi.apploader import AppLoadError, load_app
+from tests.support.multiprocess import START_TIMEOUT, config_values, toml_text
+from tests.support.paths import REPO
+from tests.support.processes import children_of, live_children, run_service, start_service
+from tests.support.raw_http import get
+from tests.support.waiting import wait_until
 
 CONFIG = REPO / "configs" / "multiprocess-web.toml"
 RUN_TIMEOUT = 20.0  # seconds for a server that must refuse to start
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKETLAB_")}
-    full_env.update(PYTHONPATH=str(SERVICES), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "socketlab.multiprocess_web", *args], cwd=REPO,
-                          env=full_env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                          check=False)
+    return run_service("multiprocess_web", *args, env=env, timeout=RUN_TIMEOUT)
 
 
 def write_config(tmp_path: Path, values: dict[str, Any]) -> Path:
@@ -143,11 +133,7 @@ def test_flag_and_environment_errors_exit_2_as_well() -> None:
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKETLAB_")}
-    full_env.update(PYTHONPATH=str(SERVICES), PYTHONUNBUFFERED="1", **(env or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "socketlab.multiprocess_web", *args], cwd=REPO,
-                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = start_service("multiprocess_web", *args, env=env)
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
     for line in proc.stdout:
@@ -188,13 +174,11 @@ def test_environment_overrides_the_file() -> None:
     proc, port = start(["--config", str(CONFIG), "--port", "0"],
                        env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"})
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            live = [p for p, s in children_of(proc.pid).items() if s != "Z"]
-            if len(live) == 3 or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        assert len(live) == 3
+        wait_until(
+            lambda: len(live_children(proc.pid)) == 3,
+            START_TIMEOUT,
+            lambda: f"not 3 workers: {children_of(proc.pid)}",
+        )
         assert get(port, "/healthz").status == 200
     finally:
         stop(proc)

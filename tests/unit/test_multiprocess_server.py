@@ -2,29 +2,30 @@
 
 Every server here is started from a generated config file and stopped in ``finally`` (SIGTERM,
 then SIGKILL for the whole tree if it hangs). Request loops are bounded in count and in time.
-Process facts (children, zombies, descriptors) are read from /proc.
+Process facts (children, zombies, descriptors) are read through psutil (tests/support).
 """
 
 from __future__ import annotations
 
+import functools
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from multiprocess_support import (
+
+from tests.support.multiprocess import server_process
+from tests.support.raw_http import (
     HTTP_TIMEOUT,
-    Answer,
+    RawResponse,
     closed_by_peer,
     get,
-    read_answers,
+    read_responses,
     request,
-    server_process,
 )
+from tests.support.waiting import in_parallel
 
 # Seconds: how long the slow requests in these tests take, and the bounds the server must meet.
 SLOW = 0.6
@@ -34,27 +35,6 @@ KILL_WITHIN = 4.5  # timeout + supervisor tick + ABORT_GRACE + slack: a hung req
 CONNECTIONS = 300  # "some hundreds" for the zombie and descriptor test
 PARALLEL = 10  # connections in flight at once in that test
 LOAD_BUDGET = 60.0  # seconds the whole loop may take before the test gives up
-
-
-def in_parallel(calls: list[Callable[[], Any]], timeout: float = 30.0) -> list[Any]:
-    """Run the calls in threads at once; return their results in order (re-raise a failure)."""
-    results: list[Any] = [None] * len(calls)
-    failures: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            results[index] = calls[index]()
-        except BaseException as exc:  # noqa: BLE001 -- handed to the test thread below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout)
-    if failures:
-        raise failures[0]
-    return results
 
 
 APP_MODULE = '''
@@ -107,10 +87,7 @@ def test_fork_mode_serves_concurrent_requests_in_distinct_children(tmp_path: Pat
         assert all(a.json()["parent_pid"] == srv.pid for a in answers)
         assert elapsed < 4 * SLOW  # in parallel, not one after the other
         # Each child served its connection and is gone (reaped: no zombie left behind).
-        deadline = time.monotonic() + 5
-        while srv.children() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert srv.children() == {}
+        srv.wait_no_children(5)
 
 
 def test_prefork_pids_come_from_the_pool(tmp_path: Path) -> None:
@@ -218,12 +195,9 @@ def test_no_zombies_and_flat_descriptors_after_hundreds_of_connections(tmp_path:
             batch = in_parallel([lambda: srv.get("/healthz")] * PARALLEL)
             assert all(a.status == 200 for a in batch)
             done += len(batch)
-            zombies_seen = max(zombies_seen, sum(s == "Z" for s in srv.children().values()))
+            zombies_seen = max(zombies_seen, len(srv.zombies()))
         assert done >= CONNECTIONS, f"only {done} connections within {LOAD_BUDGET} s"
-        end = time.monotonic() + 5
-        while srv.children() and time.monotonic() < end:
-            time.sleep(0.02)
-        assert srv.children() == {}  # every child exited and was reaped
+        srv.wait_no_children(5)  # every child exited and was reaped
         assert srv.fd_count() == fds_before
         # Between connections a child may be a zombie for a moment, until SIGCHLD is handled;
         # never more than the batch that just finished.
@@ -239,7 +213,7 @@ def test_prefork_descriptors_stay_flat_across_replacements(tmp_path: Path) -> No
             time.sleep(0.05)
             pool = srv.workers(2)
         assert srv.fd_count() == fds_before
-        assert not [s for s in srv.children().values() if s == "Z"]
+        assert not srv.zombies()
 
 
 # --- stopping -------------------------------------------------------------------------------------
@@ -248,7 +222,7 @@ def test_prefork_descriptors_stay_flat_across_replacements(tmp_path: Path) -> No
 @pytest.mark.parametrize("mode", ["prefork", "fork"])
 def test_sigterm_drains_an_in_flight_delay_then_exits(tmp_path: Path, mode: str) -> None:
     with server_process(tmp_path, mode=mode, workers=2) as srv:
-        result: list[Answer] = []
+        result: list[RawResponse] = []
         client = threading.Thread(target=lambda: result.append(srv.get("/delay/1.5")))
         client.start()
         time.sleep(0.5)  # the request is in flight
@@ -269,7 +243,7 @@ def test_sigterm_closes_idle_keep_alive_connections_at_once(tmp_path: Path) -> N
     with server_process(tmp_path, mode="prefork", workers=1) as srv, \
             socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert read_answers(sock, ["GET"])[0].status == 200
+        assert read_responses(sock, ["GET"])[0].status == 200
         started = time.monotonic()
         srv.signal(signal.SIGTERM)
         assert closed_by_peer(sock, 5)
@@ -371,6 +345,14 @@ def test_dispatch_between_static_files_and_the_application(tmp_path: Path) -> No
 
 
 def test_many_requests_across_the_pool_stay_correct(tmp_path: Path) -> None:
+    """Forty requests at once on two workers: each answer is its own request's, and the pool
+    shares them. Four of them take SLOW s each, so one worker alone would keep the others
+    waiting for seconds: both workers answer."""
     with server_process(tmp_path, mode="prefork", workers=2) as srv:
-        answers = in_parallel([lambda i=i: get(srv.port, f"/get?i={i}") for i in range(40)])
-        assert sorted(int(a.json()["args"]["i"]) for a in answers) == list(range(40))
+        pool = srv.workers(2)
+        slow = [functools.partial(get, srv.port, f"/delay/{SLOW}")] * 4
+        quick = [functools.partial(get, srv.port, f"/get?i={i}") for i in range(40)]
+        answers = in_parallel(slow + quick)
+        assert all(a.status == 200 for a in answers)
+        assert sorted(int(a.json()["args"]["i"]) for a in answers[len(slow):]) == list(range(40))
+        assert {a.pid for a in answers} == pool, "one worker answered everything"

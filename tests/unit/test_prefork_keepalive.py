@@ -10,9 +10,9 @@ import socket
 import time
 from pathlib import Path
 
-from multiprocess_support import HTTP_TIMEOUT, read_answers, server_process
-
 from socketlab.multiprocess_web.worker import IDLE_YIELD
+from tests.support.multiprocess import server_process
+from tests.support.raw_http import HTTP_TIMEOUT, read_responses
 
 IDLE_TIMEOUT = 15.0  # the server's idle timeout here: far longer than the test may take
 PROMPT = IDLE_YIELD + 3.0  # what "served promptly" means on a loaded 2-core machine
@@ -24,7 +24,7 @@ def test_an_idle_connection_yields_to_a_queued_one(tmp_path: Path) -> None:
     with server_process(tmp_path, mode="prefork", workers=1, idle_timeout=IDLE_TIMEOUT) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as first:
             first.sendall(KEEP)
-            (answer,) = read_answers(first, ["GET"])
+            (answer,) = read_responses(first, ["GET"])
             assert answer.head.keep_alive  # nobody waits: the connection stays open
             started = time.monotonic()
             # The only worker sits on `first`, idle. A second client queues behind it.
@@ -40,14 +40,14 @@ def test_responses_close_the_connection_while_others_queue(tmp_path: Path) -> No
     with server_process(tmp_path, mode="prefork", workers=1, idle_timeout=IDLE_TIMEOUT) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as first:
             first.sendall(KEEP)
-            read_answers(first, ["GET"])
+            read_responses(first, ["GET"])
             # A second connection waits in the backlog (accepted by the kernel, not the worker).
             with socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as wait:
                 time.sleep(0.1)
                 first.sendall(KEEP)  # answered at once, but with Connection: close
-                (answer,) = read_answers(first, ["GET"])
+                (answer,) = read_responses(first, ["GET"])
                 assert answer.status == 200
                 assert not answer.head.keep_alive
                 wait.sendall(KEEP)
-                (queued,) = read_answers(wait, ["GET"])
+                (queued,) = read_responses(wait, ["GET"])
                 assert queued.status == 200

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,16 +18,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from multiprocess_support import closed_by_peer, read_answers
 
 from socketlab.http.connection import ConnectionConfig
 from socketlab.http.parser import Response
 from socketlab.listener import open_listener
 from socketlab.static import StaticFiles
 from socketlab.threaded_web import LabSite, ThreadedServer
+from tests.support.paths import WWW
+from tests.support.processes import run_service, start_service
+from tests.support.raw_http import closed_by_peer, connect_when_listening, read_responses
+from tests.support.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-WWW = REPO / "services" / "www"
 BIG_SIZE = 3 * 1024 * 1024 + 17  # over the small-file cache limit: goes out with sendfile
 
 
@@ -90,7 +90,7 @@ def exchange_raw(
 ) -> list[tuple[Response, bytes]]:
     """Send raw bytes, then read one (head, body) per request method with the lab's own parser."""
     sock.sendall(data)
-    return [(answer.head, answer.body) for answer in read_answers(sock, methods)]
+    return [(answer.head, answer.body) for answer in read_responses(sock, methods)]
 
 
 # --- what a browser or curl sees ------------------------------------------------------------
@@ -352,13 +352,12 @@ def test_past_the_thread_bound_new_clients_get_503(site_root: Path) -> None:
                 assert head.status == 503
                 assert head.headers.get("retry-after") == "1"
         # once the holder leaves, the thread serves new clients again
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            r = requests.get(running.url + "/healthz", timeout=5)
-            if r.status_code == 200:
-                break
-            time.sleep(0.05)
-        assert r.status_code == 200
+        wait_until(
+            lambda: requests.get(running.url + "/healthz", timeout=5).status_code == 200,
+            5,
+            "the freed thread does not serve new clients",
+            interval=0.05,
+        )
         assert running.server.overloaded >= 1
     finally:
         running.server.stop()
@@ -369,15 +368,7 @@ def test_past_the_thread_bound_new_clients_get_503(site_root: Path) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "socketlab.threaded_web", *args],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO / "services"), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    return run_service("threaded_web", *args, env=env, timeout=20)
 
 
 def test_help_explains_each_flag() -> None:
@@ -410,33 +401,11 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "socketlab.threaded_web",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--root",
-            str(WWW),
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO / "services")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start_service(
+        "threaded_web", "--host", "127.0.0.1", "--port", str(port), "--root", str(WWW)
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                busy = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.05)
+        busy = connect_when_listening(port, 10, io_timeout=5)
         idle = socket.create_connection(("127.0.0.1", port), timeout=5)
         with busy, idle:
             ((head, _),) = exchange_raw(idle, b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, Response, request, stream_with_context
-from multiprocess_support import gateway_server, server_process
-from multiprocess_support import request as raw_request
+
+from tests.support.inprocess_servers import gateway_server
+from tests.support.multiprocess import server_process
+from tests.support.raw_http import request as raw_request
 
 FLASK_APP = textwrap.dedent('''
     """A small Flask application, as a learner might write one."""

@@ -20,9 +20,11 @@ from typing import Any, ClassVar
 from wsgiref.validate import validator
 
 import pytest
-from multiprocess_support import closed_by_peer, gateway_server, read_answers, request
 
 from socketlab.http.connection import ConnectionConfig
+from tests.support.inprocess_servers import gateway_server
+from tests.support.raw_http import closed_by_peer, read_responses, request
+from tests.support.waiting import wait_until
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -54,7 +56,7 @@ def test_environ_has_every_cgi_and_wsgi_key() -> None:
             b"Content-Type: text/plain\r\nContent-Length: 5\r\nX-Custom: one\r\n"
             b"X-Custom: two\r\nX_Custom: spoof\r\nCookie: a=1\r\nCookie: b=2\r\n\r\nhello"
         )
-        answer = read_answers(sock, ["POST"])[0]
+        answer = read_responses(sock, ["POST"])[0]
     env = answer.json()
     assert answer.status == 200
     assert env["REQUEST_METHOD"] == "POST"
@@ -140,7 +142,7 @@ def test_read_n_waits_for_n_bytes_sent_in_pieces() -> None:
         sock.sendall(b"POST /?n=10 HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\nabcd")
         time.sleep(0.2)
         sock.sendall(b"efghijkl")
-        answer = read_answers(sock, ["POST"])[0]
+        answer = read_responses(sock, ["POST"])[0]
     assert answer.body == b"abcdefghij#kl"
 
 
@@ -164,7 +166,7 @@ def test_expect_100_continue_is_answered_when_the_app_reads() -> None:
                      b"Expect: 100-continue\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n")
         sock.sendall(b"body")
-        answer = read_answers(sock, ["POST"])[0]
+        answer = read_responses(sock, ["POST"])[0]
     assert answer.body == b"body#"
 
 
@@ -207,7 +209,7 @@ def test_http10_client_gets_a_close_delimited_stream() -> None:
     with gateway_server(app) as srv, \
             socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        answer = read_answers(sock, ["GET"])[0]
+        answer = read_responses(sock, ["GET"])[0]
         assert closed_by_peer(sock)
     assert answer.header("Transfer-Encoding") is None
     assert answer.body == b"ab"
@@ -277,7 +279,7 @@ def test_application_connection_close_is_honoured_and_hop_by_hop_dropped() -> No
     with gateway_server(app) as srv, \
             socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        answer = read_answers(sock, ["GET"])[0]
+        answer = read_responses(sock, ["GET"])[0]
         assert closed_by_peer(sock)
     assert answer.header("Connection") == "close"
     assert answer.header("Keep-Alive") is None
@@ -419,9 +421,9 @@ def test_close_is_called_on_success_and_on_failure() -> None:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
             sock.sendall(b"GET /?fail2 HTTP/1.1\r\nHost: t\r\n\r\n")
             assert closed_by_peer(sock)
-        deadline = time.monotonic() + 5
-        while len(Tracked.closed) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(
+            lambda: len(Tracked.closed) >= 3, 5, lambda: f"closed only {Tracked.closed}"
+        )
     assert ok.body == b"012"
     assert early.status == 500
     assert sorted(Tracked.closed) == ["fail0", "fail2", "ok"]
@@ -439,7 +441,7 @@ def test_app_exception_is_a_500_without_traceback_logged_and_serving_goes_on(
     with caplog.at_level(logging.ERROR), gateway_server(app) as srv, \
             socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
         sock.sendall(b"GET /boom HTTP/1.1\r\nHost: t\r\n\r\n")
-        answer = read_answers(sock, ["GET"])[0]
+        answer = read_responses(sock, ["GET"])[0]
         assert closed_by_peer(sock)
         after = request(srv.port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
     assert answer.status == 500

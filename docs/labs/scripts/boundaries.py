@@ -3,33 +3,49 @@
     docker compose exec -T browser python3 - < docs/labs/scripts/boundaries.py
 
 Both halves send the same three pieces in three calls, then the receiver reads after a short
-pause: UDP hands back three datagrams, one per recvfrom(); TCP hands back the bytes, in as
-few recv() calls as they fit.
+pause until nothing more comes, counting its calls: UDP hands back one datagram per
+recvfrom(), as many as were sent; TCP hands back the bytes, in as few recv() calls as they fit.
+Every number printed is counted, none is written in.
 """
 
 import socket
 import time
 
 PIECES = [b"one", b"two", b"three"]
+PAUSE = 0.2  # seconds for everything sent on loopback to have arrived
+QUIET = 0.5  # seconds of silence that mean nothing more is coming
 
-# UDP: three sendto() calls are three datagrams, and each recvfrom() returns exactly one.
+# UDP: each sendto() is one datagram, and each recvfrom() returns exactly one.
 receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 receiver.bind(("127.0.0.1", 0))
 sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sends = 0
 for piece in PIECES:
     sender.sendto(piece, receiver.getsockname())
-time.sleep(0.2)
-receiver.settimeout(1)
-datagrams = [receiver.recvfrom(2048)[0] for _ in PIECES]
-print(f"udp: {len(PIECES)} sendto() -> {len(datagrams)} recvfrom(): {datagrams}")
+    sends += 1
+time.sleep(PAUSE)
+receiver.settimeout(QUIET)
+datagrams = []
+while True:
+    try:
+        datagrams.append(receiver.recvfrom(2048)[0])
+    except TimeoutError:
+        break
+print(f"udp: {sends} sendto() -> {len(datagrams)} recvfrom(): {datagrams}")
 
-# TCP: three send() calls, one stream; a single recv() after the pause gets all the bytes.
+# TCP: three send() calls, one stream; the reader counts the recv() calls that returned bytes
+# until the sender's close (EOF).
 listener = socket.create_server(("127.0.0.1", 0))
 client = socket.create_connection(listener.getsockname(), timeout=2)
 conn, _ = listener.accept()
+sends = 0
 for piece in PIECES:
     client.sendall(piece)
-time.sleep(0.2)
-conn.settimeout(1)
-chunk = conn.recv(2048)
-print(f"tcp: {len(PIECES)} send() -> 1 recv(): {chunk!r}")
+    sends += 1
+client.close()
+time.sleep(PAUSE)
+conn.settimeout(QUIET)
+chunks = []
+while chunk := conn.recv(2048):
+    chunks.append(chunk)
+print(f"tcp: {sends} send() -> {len(chunks)} recv(): {b''.join(chunks)!r}")

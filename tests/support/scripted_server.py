@@ -1,9 +1,9 @@
-"""Small servers on 127.0.0.1 (kernel-chosen ports) for the browser's tests.
+"""A server whose answers are exact bytes chosen by a script (the browser's tests).
 
-:class:`ScriptedServer` answers each request with *exact bytes* chosen by a script, so a test
-can send a malformed status line, a bad chunk or a body shorter than its Content-Length and see
-what the browser makes of it. Every wait is bounded: sockets time out, loops have counts, and
-``stop()`` ends everything.
+:class:`ScriptedServer` answers each request with what a script returns, so a test can send a
+malformed status line, a bad chunk or a body shorter than its Content-Length and see what the
+browser makes of it. Every wait is bounded: sockets time out, loops have counts, and ``stop()``
+ends everything. It listens on 127.0.0.1 at a port the kernel picks.
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from socketlab.listener import open_listener
-from socketlab.static import StaticFiles
-from socketlab.threaded_web import LabSite, ThreadedServer
-
-WWW = Path(__file__).resolve().parents[2] / "services" / "www"
 
 SOCKET_TIMEOUT = 5.0
 """No test exchange legitimately waits this long; a server thread gives up after it."""
@@ -184,20 +179,6 @@ def scripted(script: Script) -> Iterator[ScriptedServer]:
         yield server
     finally:
         server.stop()
-
-
-@contextmanager
-def threaded_web(root: Path = WWW) -> Iterator[str]:
-    """The lab's threaded-web serving ``root`` on 127.0.0.1, port 0; yields its base URL."""
-    server = ThreadedServer(open_listener("127.0.0.1", 0), LabSite(StaticFiles(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.address
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        thread.join(10)
 
 
 def closed_port() -> int:
