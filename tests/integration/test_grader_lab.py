@@ -13,16 +13,16 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from conftest import RUN_ID, RUN_LABEL, Images, Lab
-from grader_support import SUBMISSIONS, Graded, grade_all, only_failing
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from docker import DockerClient
+from tests.support.containers import IMAGE_PREFIX, RUN_ID, RUN_LABEL, Images, Lab, unique_name
+from tests.support.grading import Graded, grade_all, lab_submission, only_failing
 
 pytestmark = pytest.mark.integration
 
-MPW_IMAGE = "socketlab/grader-test-mpw:latest"
+MPW_IMAGE = f"{IMAGE_PREFIX}/grader-test-mpw:latest"
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +35,15 @@ def graded(
 ) -> Iterator[dict[str, Graded]]:
     """Every grading of this module, done at once: name -> what the grader said."""
     checker = images.tag("grader")
-    for service in ("threaded-web", "multiprocess-web", "udp-chat"):
-        images.tag(service)  # the submissions' Dockerfiles start FROM these
-    fork = tmp_path_factory.mktemp("fork") / "lab-multiprocess-web-fork"
-    shutil.copytree(SUBMISSIONS / "lab-multiprocess-web", fork)
+    where = tmp_path_factory.mktemp("submissions")
+    web = lab_submission("lab-threaded-web", where, images.tag("threaded-web"))
+    prefork = lab_submission("lab-multiprocess-web", where, images.tag("multiprocess-web"))
+    chat = lab_submission("lab-udp-chat", where, images.tag("udp-chat"))
+    fork = where / "lab-multiprocess-web-fork"
+    shutil.copytree(prefork, fork)
     dockerfile = fork / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("ARG MODE=prefork", "ARG MODE=fork"))
-    docker_client.images.build(path=str(SUBMISSIONS / "lab-multiprocess-web"), tag=MPW_IMAGE,
-                               network_mode="none", rm=True)  # fmt: skip
+    docker_client.images.build(path=str(prefork), tag=MPW_IMAGE, network_mode="none", rm=True)
     net = ["--network", lab_network.name, "--checker-image", checker]
     mpw = []
     for mode in ("prefork", "fork"):
@@ -52,6 +53,7 @@ def graded(
             )
             .with_network(lab_network)
             .with_network_aliases(f"mpw-{mode}")
+            .with_name(unique_name(f"grader-mpw-{mode}"))
             .with_kwargs(labels={RUN_LABEL: RUN_ID})
         )
     # As compose would label it: the grader finds the network by the project and service labels,
@@ -61,6 +63,7 @@ def graded(
         DockerContainer(images.tag("threaded-web"))
         .with_network(lab_network)
         .with_network_aliases("composed-web")
+        .with_name(unique_name("grader-composed-web"))
         .with_kwargs(
             labels={
                 RUN_LABEL: RUN_ID,
@@ -91,15 +94,15 @@ def graded(
                     ("compose lookup", ["--kind", "http-static", "--target", "composed-web:8080",
                                         "--project", project, "--checker-image", checker]),
                     ("threaded-web image", ["--kind", "http-static", "--submission",
-                                            str(SUBMISSIONS / "lab-threaded-web"),
+                                            str(web),
                                             "--checker-image", checker]),
                     ("prefork image", ["--kind", "http-static", "--submission",
-                                       str(SUBMISSIONS / "lab-multiprocess-web"),
+                                       str(prefork),
                                        "--checker-image", checker]),
                     ("fork image", ["--kind", "http-static", "--submission", str(fork),
                                     "--checker-image", checker]),
                     ("udp-chat image", ["--kind", "udp-chat", "--submission",
-                                        str(SUBMISSIONS / "lab-udp-chat"),
+                                        str(chat),
                                         "--checker-image", checker]),
                 ]
             )  # fmt: skip

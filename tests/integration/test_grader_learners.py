@@ -8,8 +8,9 @@ learner's would be. A grader that passes a wrong program, or fails a right one, 
 from __future__ import annotations
 
 import pytest
-from conftest import Images
-from grader_support import STARTERS, SUBMISSIONS, Graded, grade_all, only_failing
+
+from tests.support.containers import Images
+from tests.support.grading import STARTERS, SUBMISSIONS, Graded, grade_all, only_failing
 
 pytestmark = pytest.mark.integration
 

@@ -96,8 +96,7 @@ def test_ab_output_with_csv_percentiles() -> None:
     assert r.requests_per_second == pytest.approx(3628.23)
     assert r.bytes_per_second == pytest.approx(376800 / 0.083)
     assert (r.p50_ms, r.p99_ms) == (1.25, 3.125)
-    assert r.error_detail == {"failed": 4, "failed/receive": 1, "failed/length": 3,
-                              "non-2xx": 2}
+    assert r.error_detail == {"failed": 4, "failed/receive": 1, "failed/length": 3, "non-2xx": 2}
     assert r.errors == 6  # the breakdown of "failed" is not counted twice
 
 
@@ -183,15 +182,30 @@ def test_cpu_model() -> None:
 
 
 def run(rps: float, cpu: float, p99: float = 1.0, errors: int = 0) -> dict[str, Any]:
-    return {"requests_per_second": rps, "bytes_per_second": rps * 1024, "p50_ms": 0.5,
-            "p99_ms": p99, "cpu_us_per_request": cpu, "server_cores": 1.0,
-            "errors": errors, "requests": int(rps)}
+    return {
+        "requests_per_second": rps,
+        "bytes_per_second": rps * 1024,
+        "p50_ms": 0.5,
+        "p99_ms": p99,
+        "cpu_us_per_request": cpu,
+        "server_cores": 1.0,
+        "errors": errors,
+        "requests": int(rps),
+    }
 
 
-def workload(ours: str, peer: str, a: list[dict[str, Any]], b: list[dict[str, Any]],
-             ) -> dict[str, Any]:
-    return {"results": [{"server": ours, "summary": report.summarize(a)},
-                        {"server": peer, "summary": report.summarize(b)}]}
+def workload(
+    ours: str,
+    peer: str,
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "results": [
+            {"server": ours, "summary": report.summarize(a)},
+            {"server": peer, "summary": report.summarize(b)},
+        ]
+    }
 
 
 def test_summaries_take_each_metrics_median_and_sum_errors() -> None:
@@ -227,8 +241,11 @@ def test_each_repeat_gets_its_own_ratio() -> None:
     wl = workload(tw, std, [run(300, 1), run(100, 1)], [run(100, 1), run(100, 1)])
     wl["results"][0]["runs"] = [run(300, 1), run(100, 1)]
     wl["results"][1]["runs"] = [run(100, 1), run(100, 1)]
-    (row, _) = [t for t in report.judge({"static-1k-keepalive": wl})
-                if t["workload"] == "static-1k-keepalive"]
+    (row, _) = [
+        t
+        for t in report.judge({"static-1k-keepalive": wl})
+        if t["workload"] == "static-1k-keepalive"
+    ]
     assert row["paired"] == [3.0, 1.0]
     assert "| 3.00, 1.00 |" in "\n".join(report._target_table([row]))
 
@@ -275,8 +292,7 @@ def test_conntrack_room_runs_at_once_when_the_run_fits(
 ) -> None:
     monkeypatch.setattr(machine, "CONNTRACK", _conntrack_files(tmp_path, 100_000, 262_144))
     seen = machine.wait_for_conntrack_room(26_000, max_wait=5.0)
-    assert seen == {"conntrack_wait_s": 0.0, "conntrack_entries": 100_000,
-                    "conntrack_max": 262_144}
+    assert seen == {"conntrack_wait_s": 0.0, "conntrack_entries": 100_000, "conntrack_max": 262_144}
 
 
 def test_conntrack_room_waits_for_entries_to_expire_and_gives_up_at_its_bound(

@@ -1,4 +1,4 @@
-"""Running the grader's command from integration tests, and the verdicts it must give.
+"""Running the grader's command from integration tests, and checking the verdicts it gives.
 
 Each test module grades all its programs at once, four at a time, from one module-scoped
 fixture (a grading takes 5-15 s, mostly building and starting containers), then its tests
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 SUBMISSIONS = REPO / "tests" / "grader_submissions"
 STARTERS = REPO / "docs" / "labs" / "starters"
 PARALLEL = 4  # gradings at once: most of a grading is waiting on Docker and on pauses
@@ -60,6 +63,20 @@ def grade(name: str, *args: str) -> Graded:
             if report is not None:
                 assert (Path(out) / name_).is_file(), f"{name}: no {name_}"
         return Graded(name, done.returncode, report, done.stdout + done.stderr)
+
+
+def lab_submission(name: str, where: Path, base: str) -> Path:
+    """A copy of tests/grader_submissions/<name> whose Dockerfile starts FROM ``base``.
+
+    The submissions wrap the lab's own images; the tests build those under their own prefix
+    (SOCKETLAB_TEST_IMAGE_PREFIX), so the copy names the image this run built."""
+    copy = where / name
+    shutil.copytree(SUBMISSIONS / name, copy)
+    dockerfile = copy / "Dockerfile"
+    text = re.sub(r"(?m)^(ARG IMAGE=|FROM )socketlab/[a-z-]+:latest$", rf"\g<1>{base}",
+                  dockerfile.read_text())  # fmt: skip
+    dockerfile.write_text(text)
+    return copy
 
 
 def grade_all(jobs: Iterable[tuple[str, list[str]]]) -> dict[str, Graded]:
