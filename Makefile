@@ -15,7 +15,7 @@ MAKEFLAGS += --no-builtin-rules
 # Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
 # Adding a service is this one line (plus its Dockerfile and its compose.yaml entry). `grader`
 # is the checker of `make grade`: an image like the others, with no compose entry.
-SERVICES := threaded-web multiprocess-web udp-chat browser grader
+SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser grader
 
 IMAGE_PREFIX := socketlab
 BASE_TAG := $(IMAGE_PREFIX)/base:latest

@@ -104,11 +104,13 @@ class Quiet:
             quiet = busy < self.busy and speed <= self.fastest * (1 + self.slack)
             if quiet or waited >= min(self.max_wait, self.budget):
                 self.budget = max(0.0, self.budget - waited)
-                return {"waited_s": round(waited, 1) if not quiet or waited > 1 else 0.0,
-                        "busy_before": round(busy, 3),
-                        "probe_us": round(speed * 1e6, 1),
-                        "slowdown": round(speed / self.fastest, 3),
-                        "load_1min": load_average()[0]}
+                return {
+                    "waited_s": round(waited, 1) if not quiet or waited > 1 else 0.0,
+                    "busy_before": round(busy, 3),
+                    "probe_us": round(speed * 1e6, 1),
+                    "slowdown": round(speed / self.fastest, 3),
+                    "load_1min": load_average()[0],
+                }
             time.sleep(0.5)
 
 
@@ -150,8 +152,11 @@ def wait_for_conntrack_room(needed: int, max_wait: float) -> dict[str, float]:
         entries, limit = seen
         waited = time.monotonic() - started
         if entries + needed <= limit * CONNTRACK_HEADROOM or waited >= max_wait:
-            return {"conntrack_wait_s": round(waited, 1), "conntrack_entries": entries,
-                    "conntrack_max": limit}
+            return {
+                "conntrack_wait_s": round(waited, 1),
+                "conntrack_entries": entries,
+                "conntrack_max": limit,
+            }
         time.sleep(1.0)
 
 
@@ -205,5 +210,10 @@ def describe() -> dict[str, Any]:
             "wget": version_in(_first_line(["wget", "--version"])),
             "gunicorn": _package("gunicorn"),
             "waitress": _package("waitress"),
+            "uvicorn": _package("uvicorn"),
+            "h11": _package("h11"),
+            "httptools": _package("httptools"),
+            "uvloop": _package("uvloop"),
+            "hypercorn": _package("hypercorn"),
         },
     }

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from . import http_loads, machine, page, report, servers, udp
+from . import http_loads, idle, machine, page, report, servers, udp
 from .servers import REPO, Server
 
 SMALL: Final = "/1k.bin"
@@ -39,46 +39,126 @@ class Workload:
     access_log: bool = False
 
 
-STATIC_PEERS: Final = (servers.OURS_STATIC, servers.STDLIB_STATIC, servers.NGINX)
-WSGI_PEERS: Final = (servers.OURS_WSGI, servers.GUNICORN_SYNC, servers.GUNICORN_GTHREAD,
-                     servers.WAITRESS)
+STATIC_PEERS: Final = (
+    servers.OURS_STATIC,
+    servers.OURS_COROUTINE_STATIC,
+    servers.STDLIB_STATIC,
+    servers.NGINX,
+)
+ASGI_PEERS: Final = (
+    servers.OURS_ASGI,
+    servers.UVICORN_H11,
+    servers.UVICORN_HTTPTOOLS,
+    servers.UVICORN_UVLOOP,
+    servers.HYPERCORN,
+)
+WSGI_PEERS: Final = (
+    servers.OURS_WSGI,
+    servers.GUNICORN_SYNC,
+    servers.GUNICORN_GTHREAD,
+    servers.WAITRESS,
+)
 
 WORKLOADS: Final = (
-    Workload("static-1k-keepalive", "Static file, 1 KiB, keep-alive (access logs off)",
-             "`wrk -t2 -c50 --latency` on a 1 KiB file; every server with its per-request "
-             "log off.", "wrk", SMALL, STATIC_PEERS),
-    Workload("static-1k-keepalive-logged", "Static file, 1 KiB, keep-alive (access logs on)",
-             "The same load with each server's usual per-request log on, written to a file: "
-             "threaded-web at `--log-level info`, the stdlib handler's `log_message` to stderr, "
-             "nginx's `access_log`. The difference to the table above is what logging costs.",
-             "wrk", SMALL,
-             (servers.OURS_STATIC_LOGGING, servers.STDLIB_STATIC_LOGGING, servers.NGINX_LOGGING),
-             access_log=True),
-    Workload("static-1k-close", "Static file, 1 KiB, a new connection per request",
-             "`ab -c50` (HTTP/1.0, no keep-alive) on the 1 KiB file; access logs off.", "ab",
-             SMALL, STATIC_PEERS),
-    Workload("static-100k", "Static file, 100 KiB, keep-alive: bytes per second",
-             "`wrk -t2 -c50 --latency` on a 100 KiB file; access logs off.", "wrk", LARGE,
-             STATIC_PEERS),
-    Workload("wsgi-keepalive", "WSGI hello-world, keep-alive",
-             f"`wrk -t2 -c50 --latency` on `bench/apps/hello.py` (14 bytes, Content-Length), "
-             f"{servers.WSGI_WORKERS} worker processes for each prefork server; no access "
-             "logs. gunicorn's sync worker does not keep connections alive: it answers "
-             "`Connection: close` and wrk reconnects.", "wrk", "/", WSGI_PEERS),
-    Workload("wsgi-close", "WSGI hello-world, a new connection per request",
-             "`ab -c50` on the same application; no access logs.", "ab", "/", WSGI_PEERS),
-    Workload("udp-chat", "UDP chat relaying to 50 members",
-             f"{udp.MEMBERS} members on loopback take turns sending; every message goes to the "
-             f"other {udp.MEMBERS - 1}. At most {udp.WINDOW} messages in flight; latency is "
-             "from the sender's `sendto` to each receiver's `recvfrom`. udp-chat runs with its "
-             "rate limit lifted and its log at warning (the echo loop logs nothing).",
-             "chat", "", (servers.OURS_CHAT, servers.UDP_ECHO)),
-    Workload("browser-page", "The browser loading a page with 30 resources",
-             "A page with 9 stylesheets, 10 scripts, 10 images and an icon (31 requests with "
-             "the page), served by nginx; each client runs as a fresh process, alternating. "
-             "Page load is from the first request's arrival to the last response's end in "
-             "nginx's log (1 ms resolution); process is from start to exit, interpreter "
-             "start-up included.", "browser", page.PAGE, (servers.NGINX,), access_log=True),
+    Workload(
+        "static-1k-keepalive",
+        "Static file, 1 KiB, keep-alive (access logs off)",
+        "`wrk -t2 -c50 --latency` on a 1 KiB file; every server with its per-request log off.",
+        "wrk",
+        SMALL,
+        STATIC_PEERS,
+    ),
+    Workload(
+        "static-1k-keepalive-logged",
+        "Static file, 1 KiB, keep-alive (access logs on)",
+        "The same load with each server's usual per-request log on, written to a file: "
+        "threaded-web at `--log-level info`, the stdlib handler's `log_message` to stderr, "
+        "nginx's `access_log`. The difference to the table above is what logging costs.",
+        "wrk",
+        SMALL,
+        (servers.OURS_STATIC_LOGGING, servers.STDLIB_STATIC_LOGGING, servers.NGINX_LOGGING),
+        access_log=True,
+    ),
+    Workload(
+        "static-1k-close",
+        "Static file, 1 KiB, a new connection per request",
+        "`ab -c50` (HTTP/1.0, no keep-alive) on the 1 KiB file; access logs off.",
+        "ab",
+        SMALL,
+        STATIC_PEERS,
+    ),
+    Workload(
+        "static-100k",
+        "Static file, 100 KiB, keep-alive: bytes per second",
+        "`wrk -t2 -c50 --latency` on a 100 KiB file; access logs off.",
+        "wrk",
+        LARGE,
+        STATIC_PEERS,
+    ),
+    Workload(
+        "wsgi-keepalive",
+        "WSGI hello-world, keep-alive",
+        f"`wrk -t2 -c50 --latency` on `bench/apps/hello.py` (14 bytes, Content-Length), "
+        f"{servers.WSGI_WORKERS} worker processes for each prefork server; no access "
+        "logs. gunicorn's sync worker does not keep connections alive: it answers "
+        "`Connection: close` and wrk reconnects.",
+        "wrk",
+        "/",
+        WSGI_PEERS,
+    ),
+    Workload(
+        "wsgi-close",
+        "WSGI hello-world, a new connection per request",
+        "`ab -c50` on the same application; no access logs.",
+        "ab",
+        "/",
+        WSGI_PEERS,
+    ),
+    Workload(
+        "asgi-keepalive",
+        "ASGI hello-world, keep-alive",
+        "`wrk -t2 -c50 --latency` on `bench/apps/asgi_hello.py` (14 bytes, Content-Length), "
+        "each server one process on one event loop; no access logs.",
+        "wrk",
+        "/",
+        ASGI_PEERS,
+    ),
+    Workload(
+        "idle-10k",
+        "10,000 idle keep-alive connections and a normal client",
+        f"{idle.CONNECTIONS:,} connections each make one request and then stay open and "
+        f"silent; meanwhile a normal client opens a new connection for a GET every "
+        f"{idle.INTERVAL * 1000:g} ms. 'held' counts the idle connections still open after "
+        "all were made; memory is the server's RSS growth divided by them; latency is the "
+        "normal client's.",
+        "idle",
+        "/healthz",
+        (servers.OURS_ASGI, servers.UVICORN_H11),
+    ),
+    Workload(
+        "udp-chat",
+        "UDP chat relaying to 50 members",
+        f"{udp.MEMBERS} members on loopback take turns sending; every message goes to the "
+        f"other {udp.MEMBERS - 1}. At most {udp.WINDOW} messages in flight; latency is "
+        "from the sender's `sendto` to each receiver's `recvfrom`. udp-chat runs with its "
+        "rate limit lifted and its log at warning (the echo loop logs nothing).",
+        "chat",
+        "",
+        (servers.OURS_CHAT, servers.UDP_ECHO),
+    ),
+    Workload(
+        "browser-page",
+        "The browser loading a page with 30 resources",
+        "A page with 9 stylesheets, 10 scripts, 10 images and an icon (31 requests with "
+        "the page), served by nginx; each client runs as a fresh process, alternating. "
+        "Page load is from the first request's arrival to the last response's end in "
+        "nginx's log (1 ms resolution); process is from start to exit, interpreter "
+        "start-up included.",
+        "browser",
+        page.PAGE,
+        (servers.NGINX,),
+        access_log=True,
+    ),
 )
 
 
@@ -122,8 +202,9 @@ CONNTRACK_WAIT: Final = 150.0
 closed connections expire 120 s after they close)."""
 
 
-def _http_run(wl: Workload, server: Server, root: Path, work: Path,
-              seconds: float) -> dict[str, Any]:
+def _http_run(
+    wl: Workload, server: Server, root: Path, work: Path, seconds: float
+) -> dict[str, Any]:
     room: dict[str, float] = {}
     if wl.kind == "ab":
         room = machine.wait_for_conntrack_room(http_loads.AB_CONNECTIONS_PER_RUN, CONNTRACK_WAIT)
@@ -135,13 +216,35 @@ def _http_run(wl: Workload, server: Server, root: Path, work: Path,
             m = http_loads.ab(srv, wl.path, seconds)
     load = m.load
     return {
-        "requests": load.requests, "seconds": load.seconds,
+        "requests": load.requests,
+        "seconds": load.seconds,
         "requests_per_second": load.requests_per_second,
-        "bytes_per_second": load.bytes_per_second, "p50_ms": load.p50_ms,
-        "p99_ms": load.p99_ms, "errors": load.errors, "error_detail": load.error_detail,
-        "cpu_seconds": m.cpu_seconds, "cpu_us_per_request": m.cpu_us_per_request,
-        "server_cores": m.server_cores, "machine": quiet,
+        "bytes_per_second": load.bytes_per_second,
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "errors": load.errors,
+        "error_detail": load.error_detail,
+        "cpu_seconds": m.cpu_seconds,
+        "cpu_us_per_request": m.cpu_us_per_request,
+        "server_cores": m.server_cores,
+        "machine": quiet,
     }
+
+
+def _idle_run(server: Server, root: Path, work: Path, seconds: float) -> dict[str, Any]:
+    quiet = _quiet()
+    with servers.running(server, root, work) as srv:
+        r = idle.run(srv, seconds)
+    out: dict[str, Any] = dict(idle.summary(r))
+    out.update(
+        {
+            "bytes_per_second": None,
+            "server_cores": r.cpu_seconds / r.seconds if r.seconds else None,
+            "cpu_us_per_request": None,
+            "machine": quiet,
+        }
+    )
+    return out
 
 
 def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[str, Any]:
@@ -149,17 +252,25 @@ def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[st
     with servers.running(server, root, work) as srv:
         r = udp.run(srv, seconds, chat=server is servers.OURS_CHAT)
     return {
-        "requests": r.copies_delivered, "seconds": r.seconds,
-        "requests_per_second": r.delivered_per_second, "bytes_per_second": None,
-        "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.lost,
-        "messages_sent": r.messages_sent, "copies_expected": r.copies_expected,
-        "cpu_seconds": r.cpu_seconds, "cpu_us_per_request": r.cpu_us_per_delivered,
-        "server_cores": r.cpu_seconds / r.seconds if r.seconds else None, "machine": quiet,
+        "requests": r.copies_delivered,
+        "seconds": r.seconds,
+        "requests_per_second": r.delivered_per_second,
+        "bytes_per_second": None,
+        "p50_ms": r.p50_ms,
+        "p99_ms": r.p99_ms,
+        "errors": r.lost,
+        "messages_sent": r.messages_sent,
+        "copies_expected": r.copies_expected,
+        "cpu_seconds": r.cpu_seconds,
+        "cpu_us_per_request": r.cpu_us_per_delivered,
+        "server_cores": r.cpu_seconds / r.seconds if r.seconds else None,
+        "machine": quiet,
     }
 
 
-def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: int,
-                 say: Callable[[str], None]) -> dict[str, Any]:
+def run_workload(
+    wl: Workload, root: Path, work: Path, seconds: float, repeats: int, say: Callable[[str], None]
+) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in wl.servers}
     if wl.kind == "browser":
         with servers.running(wl.servers[0], root, work, access_log=True) as srv:
@@ -167,48 +278,69 @@ def run_workload(wl: Workload, root: Path, work: Path, seconds: float, repeats: 
         results: list[dict[str, Any]] = []
         for t in (ours, theirs):
             summary = t.summary()
-            timed = [{"process_ms": wall * 1000, "page_load_ms": loaded * 1000}
-                    for wall, loaded in zip(t.runs, t.loads, strict=True)]
-            results.append({"server": t.name, "description": "", "runs": timed,
-                            "summary": summary})
-            say(f"  {t.name}: page load {summary['page_load_ms'] or 0:.1f} ms, "
-                f"process {summary['process_ms'] or 0:.1f} ms")
+            timed = [
+                {"process_ms": wall * 1000, "page_load_ms": loaded * 1000}
+                for wall, loaded in zip(t.runs, t.loads, strict=True)
+            ]
+            results.append({"server": t.name, "description": "", "runs": timed, "summary": summary})
+            say(
+                f"  {t.name}: page load {summary['page_load_ms'] or 0:.1f} ms, "
+                f"process {summary['process_ms'] or 0:.1f} ms"
+            )
         return _workload_doc(wl, results)
     for attempt in range(repeats):
         for server in wl.servers:
             try:
                 if wl.kind == "chat":
                     result = _chat_run(server, root, work, seconds)
+                elif wl.kind == "idle":
+                    result = _idle_run(server, root, work, max(seconds, 3.0))
                 else:
                     result = _http_run(wl, server, root, work, seconds)
             except (http_loads.LoadFailed, servers.ServerFailed) as exc:
                 # One failed run is a result too (counted as an error), not the end of the run.
                 say(f"  [{attempt + 1}/{repeats}] {server.name}: FAILED: {exc}")
-                runs[server.name].append({"failed": str(exc), "errors": 1, "requests": 0,
-                                          "messages_sent": 0})
+                runs[server.name].append(
+                    {"failed": str(exc), "errors": 1, "requests": 0, "messages_sent": 0}
+                )
                 continue
             runs[server.name].append(result)
             cpu = result["cpu_us_per_request"]
             waited = result["machine"]["waited_s"]
             room = result["machine"].get("conntrack_wait_s", 0)
-            say(f"  [{attempt + 1}/{repeats}] {server.name}: "
+            say(
+                f"  [{attempt + 1}/{repeats}] {server.name}: "
                 f"{result['requests_per_second']:,.0f}/s, p99 "
                 f"{result['p99_ms'] or 0:.2f} ms, errors {result['errors']}, CPU "
-                f"{cpu or 0:.1f} µs each" + (f" (waited {waited:g} s for quiet)" if waited else "")
-                + (f" (waited {room:g} s for conntrack room)" if room else ""))
+                f"{cpu or 0:.1f} µs each"
+                + (f" (waited {waited:g} s for quiet)" if waited else "")
+                + (f" (waited {room:g} s for conntrack room)" if room else "")
+            )
     results = []
     for server in wl.servers:
         summary = report.summarize(runs[server.name])
         if wl.kind == "chat":
             summary["messages_sent"] = sum(r["messages_sent"] for r in runs[server.name])
-        results.append({"server": server.name, "description": server.description,
-                        "runs": runs[server.name], "summary": summary})
+        results.append(
+            {
+                "server": server.name,
+                "description": server.description,
+                "runs": runs[server.name],
+                "summary": summary,
+            }
+        )
     return _workload_doc(wl, results)
 
 
 def _workload_doc(wl: Workload, results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": wl.id, "title": wl.title, "how": wl.how, "kind": wl.kind, "path": wl.path,
-            "results": results}
+    return {
+        "id": wl.id,
+        "title": wl.title,
+        "how": wl.how,
+        "kind": wl.kind,
+        "path": wl.path,
+        "results": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,8 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [w for w in WORKLOADS if not args.only or w.id in args.only.split(",")]
     missing = [tool for tool in ("wrk", "ab", "nginx", "wget") if shutil.which(tool) is None]
     if missing:
-        print(f"bench: missing tools: {', '.join(missing)} (make bench installs them)",
-              file=sys.stderr)
+        print(
+            f"bench: missing tools: {', '.join(missing)} (make bench installs them)",
+            file=sys.stderr,
+        )
         return 2
 
     def say(text: str) -> None:
@@ -247,8 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         root = make_root(work)
         for wl in chosen:
             say(f"{wl.id}: {wl.title}")
-            doc["workloads"][wl.id] = run_workload(wl, root, work, args.seconds, args.repeats,
-                                                   say)
+            doc["workloads"][wl.id] = run_workload(wl, root, work, args.seconds, args.repeats, say)
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)

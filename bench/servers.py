@@ -123,8 +123,9 @@ class Running:
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
-            raise ServerFailed(f"{self.server.name} exited with {self.process.returncode}:\n"
-                               f"{tail(self.log_path)}")
+            raise ServerFailed(
+                f"{self.server.name} exited with {self.process.returncode}:\n{tail(self.log_path)}"
+            )
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -141,16 +142,26 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def running(server: Server, root: Path, work: Path, *, access_log: bool = False,
-            ) -> Iterator[Running]:
+def running(
+    server: Server,
+    root: Path,
+    work: Path,
+    *,
+    access_log: bool = False,
+) -> Iterator[Running]:
     """Start ``server``, wait until it answers, yield it, and stop it (SIGTERM, then SIGKILL)."""
     port = free_port("udp" if server.kind == "udp" else "tcp")
     values = {"port": str(port), "root": str(root), "work": str(work), "python": PYTHON}
     if server.setup == "nginx":
         conf = work / f"nginx-{port}.conf"
-        conf.write_text(NGINX_CONF.format(
-            work=work, port=port, root=root,
-            access_log=f"{work}/nginx-access.log bench" if access_log else "off"))
+        conf.write_text(
+            NGINX_CONF.format(
+                work=work,
+                port=port,
+                root=root,
+                access_log=f"{work}/nginx-access.log bench" if access_log else "off",
+            )
+        )
         values["conf"] = str(conf)
     argv = [_fill(arg, values) for arg in server.argv]
     env = dict(os.environ)
@@ -158,8 +169,9 @@ def running(server: Server, root: Path, work: Path, *, access_log: bool = False,
     env.update({k: _fill(v, values) for k, v in server.env.items()})
     log_path = work / f"{server.name.replace(' ', '_').replace('/', '_')}-{port}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   cwd=REPO, start_new_session=True)
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
+        )
     run = Running(server, port, process, log_path)
     try:
         _wait_ready(run)
@@ -189,8 +201,9 @@ def _wait_ready(run: Running) -> None:
             except OSError as exc:
                 last = str(exc)
         time.sleep(0.05)
-    raise ServerFailed(f"{run.server.name} not ready after {START_TIMEOUT} s ({last}):\n"
-                       f"{tail(run.log_path)}")
+    raise ServerFailed(
+        f"{run.server.name} not ready after {START_TIMEOUT} s ({last}):\n{tail(run.log_path)}"
+    )
 
 
 def _udp_port_taken(port: int) -> bool:
@@ -224,16 +237,34 @@ def _py(module: str, *args: str) -> list[str]:
 
 OURS_STATIC: Final = Server(
     "threaded-web",
-    _py("socketlab.threaded_web", "--host", "127.0.0.1", "--port", "{port}", "--root", "{root}",
-        "--log-level", "warning"),
+    _py(
+        "socketlab.threaded_web",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--root",
+        "{root}",
+        "--log-level",
+        "warning",
+    ),
     ready_path="/healthz",
     description="socketlab threaded-web, a thread per connection",
 )
 
 OURS_STATIC_LOGGING: Final = Server(
     "threaded-web",
-    _py("socketlab.threaded_web", "--host", "127.0.0.1", "--port", "{port}", "--root", "{root}",
-        "--log-level", "info"),
+    _py(
+        "socketlab.threaded_web",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--root",
+        "{root}",
+        "--log-level",
+        "info",
+    ),
     ready_path="/healthz",
     description="socketlab threaded-web with its access log at info (to a file)",
 )
@@ -243,7 +274,7 @@ STDLIB_STATIC: Final = Server(
     _py("bench.stdlib_server", "--port", "{port}", "--root", "{root}"),
     ready_path="/1k.bin",
     description="http.server ThreadingHTTPServer + SimpleHTTPRequestHandler, HTTP/1.1, "
-                "TCP_NODELAY, backlog 1024",
+    "TCP_NODELAY, backlog 1024",
 )
 
 STDLIB_STATIC_LOGGING: Final = Server(
@@ -279,26 +310,69 @@ APP_DIR: Final = str(REPO / "bench" / "apps")
 
 OURS_WSGI: Final = Server(
     "multiprocess-web prefork",
-    _py("socketlab.multiprocess_web", "--config", str(REPO / "configs/multiprocess-web.toml"),
-        "--host", "127.0.0.1", "--port", "{port}", "--mode", "prefork",
-        "--workers", str(WSGI_WORKERS), "--app", "hello:app", "--app-path", APP_DIR,
-        "--log-level", "warning"),
+    _py(
+        "socketlab.multiprocess_web",
+        "--config",
+        str(REPO / "configs/multiprocess-web.toml"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--mode",
+        "prefork",
+        "--workers",
+        str(WSGI_WORKERS),
+        "--app",
+        "hello:app",
+        "--app-path",
+        APP_DIR,
+        "--log-level",
+        "warning",
+    ),
     description=f"socketlab multiprocess-web, prefork, {WSGI_WORKERS} workers",
 )
 
 GUNICORN_SYNC: Final = Server(
     "gunicorn sync",
-    _py("gunicorn", "--workers", str(WSGI_WORKERS), "--worker-class", "sync",
-        "--bind", "127.0.0.1:{port}", "--backlog", "1024", "--chdir", APP_DIR,
-        "--log-level", "warning", "hello:app"),
+    _py(
+        "gunicorn",
+        "--workers",
+        str(WSGI_WORKERS),
+        "--worker-class",
+        "sync",
+        "--bind",
+        "127.0.0.1:{port}",
+        "--backlog",
+        "1024",
+        "--chdir",
+        APP_DIR,
+        "--log-level",
+        "warning",
+        "hello:app",
+    ),
     description=f"gunicorn, {WSGI_WORKERS} sync workers, no access log (its default)",
 )
 
 GUNICORN_GTHREAD: Final = Server(
     "gunicorn gthread",
-    _py("gunicorn", "--workers", str(WSGI_WORKERS), "--worker-class", "gthread",
-        "--threads", str(GTHREAD_THREADS), "--bind", "127.0.0.1:{port}", "--backlog", "1024",
-        "--chdir", APP_DIR, "--log-level", "warning", "hello:app"),
+    _py(
+        "gunicorn",
+        "--workers",
+        str(WSGI_WORKERS),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(GTHREAD_THREADS),
+        "--bind",
+        "127.0.0.1:{port}",
+        "--backlog",
+        "1024",
+        "--chdir",
+        APP_DIR,
+        "--log-level",
+        "warning",
+        "hello:app",
+    ),
     description=f"gunicorn, {WSGI_WORKERS} gthread workers x {GTHREAD_THREADS} threads",
 )
 
@@ -309,10 +383,122 @@ WAITRESS: Final = Server(
     description="waitress, one process, 4 threads (its default)",
 )
 
+OURS_COROUTINE_STATIC: Final = Server(
+    "coroutine-web",
+    _py(
+        "socketlab.coroutine_web",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--root",
+        "{root}",
+        "--app",
+        "",
+        "--log-level",
+        "warning",
+    ),
+    ready_path="/healthz",
+    description="socketlab coroutine-web, one thread, one event loop, static files only",
+)
+
+OURS_ASGI: Final = Server(
+    "coroutine-web",
+    _py(
+        "socketlab.coroutine_web",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--root",
+        "",
+        "--app",
+        "asgi_hello:app",
+        "--app-path",
+        APP_DIR,
+        "--log-level",
+        "warning",
+    ),
+    ready_path="/healthz",
+    description="socketlab coroutine-web, one process, one thread, asyncio's own loop",
+)
+
+
+def _uvicorn(http: str, loop: str) -> list[str]:
+    return _py(
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--http",
+        http,
+        "--loop",
+        loop,
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "1024",
+        "--app-dir",
+        APP_DIR,
+        "asgi_hello:app",
+    )
+
+
+UVICORN_H11: Final = Server(
+    "uvicorn h11",
+    _uvicorn("h11", "asyncio"),
+    description="uvicorn, one process, --http h11 --loop asyncio, no access log",
+)
+
+UVICORN_HTTPTOOLS: Final = Server(
+    "uvicorn httptools",
+    _uvicorn("httptools", "asyncio"),
+    description="uvicorn, one process, --http httptools (C parser) --loop asyncio",
+)
+
+UVICORN_UVLOOP: Final = Server(
+    "uvicorn httptools+uvloop",
+    _uvicorn("httptools", "uvloop"),
+    description="uvicorn with httptools and uvloop (both in C): the ceiling",
+)
+
+HYPERCORN: Final = Server(
+    "hypercorn",
+    _py(
+        "hypercorn",
+        "--bind",
+        "127.0.0.1:{port}",
+        "--backlog",
+        "1024",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "asgi_hello:app",
+    ),
+    env={"PYTHONPATH": os.pathsep.join([APP_DIR, str(SERVICES), str(REPO)])},
+    description="hypercorn, one worker, asyncio, no access log (its default)",
+)
+
 OURS_CHAT: Final = Server(
     "udp-chat",
-    _py("socketlab.udp_chat", "--host", "127.0.0.1", "--port", "{port}", "--rate", "1000000",
-        "--burst", "1000000", "--max-members", "64", "--log-level", "warning"),
+    _py(
+        "socketlab.udp_chat",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--rate",
+        "1000000",
+        "--burst",
+        "1000000",
+        "--max-members",
+        "64",
+        "--log-level",
+        "warning",
+    ),
     kind="udp",
     description="socketlab udp-chat, rate limit lifted, log at warning",
 )

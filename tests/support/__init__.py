@@ -11,6 +11,10 @@ docstring says (``containers`` sets testcontainers' environment before importing
 * :mod:`.raw_http`: requests as exact bytes, answers read with the lab's own response parser.
 * :mod:`.multiprocess`: ``python3 -m socketlab.multiprocess_web`` as a real process tree.
 * :mod:`.inprocess_servers`: threaded-web and the WSGI gateway served in the test's process.
+* :mod:`.web_servers`: threaded-web and coroutine-web started alike, for the suites they share.
+* :mod:`.http_corpus`: the parser's corpus of requests and their expected outcome.
+* :mod:`.asgi_validate`: an ASGI checking wrapper, as wsgiref.validate is for WSGI.
+* :mod:`.starlette_site`: a Starlette application for coroutine-web's tests.
 * :mod:`.scripted_server`: a server whose answers are exact bytes (the browser's tests).
 * :mod:`.containers`: the lab's images and containers for the integration tests.
 * :mod:`.running_lab`: the lab that ``make up`` started, for the labs tests.

@@ -35,7 +35,8 @@ LIBRARIES: dict[str, frozenset[str]] = {
 SERVICES: dict[str, frozenset[str]] = {
     "threaded_web": frozenset(),
     "multiprocess_web": frozenset({"wsgi"}),
-    "coroutine_web": frozenset({"asgi"}),
+    # wsgi for load_app only: an application is loaded by name whatever the callable speaks.
+    "coroutine_web": frozenset({"asgi", "wsgi"}),
     "udp_chat": frozenset(),
     "browser": frozenset(),
     "grader": frozenset(),

@@ -319,3 +319,51 @@ def test_the_report_says_what_waiting_for_conntrack_room_cost() -> None:
     assert "1 of 2 ab runs waited, 41 s in all" in line
     assert "the fullest start had 230,000 entries" in line
     assert report._conntrack_line({"conntrack_max": None}, gates) == []
+
+
+def idle_run(held: int, per_connection: float, p99: float, errors: int = 0) -> dict[str, Any]:
+    return {
+        "held": held,
+        "bytes_per_idle_connection": per_connection,
+        "p50_ms": 1.0,
+        "p99_ms": p99,
+        "errors": errors,
+        "requests": 150,
+    }
+
+
+@pytest.mark.parametrize(
+    ("held", "size", "p99", "errors", "fast", "small"),
+    [
+        (10_000, 6000.0, 7.0, 0, True, True),
+        (9_999, 6000.0, 7.0, 0, False, True),  # one connection short of 10,000
+        (10_000, 9000.0, 49.0, 0, True, False),  # over 8 KiB each
+        (10_000, 6000.0, 50.0, 0, False, True),  # p99 must be under 50 ms
+        (10_000, 6000.0, 7.0, 1, False, True),  # a failed normal request
+    ],
+)
+def test_the_idle_targets_are_absolute_bounds(
+    held: int, size: float, p99: float, errors: int, fast: bool, small: bool
+) -> None:
+    wl = workload(
+        "coroutine-web",
+        "uvicorn h11",
+        [idle_run(held, size, p99, errors)],
+        [idle_run(10_000, 7000.0, 5.0)],
+    )
+    rows = [t for t in report.judge({"idle-10k": wl}) if t["workload"] == "idle-10k"]
+    assert [t["met"] for t in rows] == [fast, small]
+    assert "KiB each" in rows[1]["note"]
+    table = "\n".join(report._idle_table({"results": wl["results"]}))
+    assert f"| {held:,} |" in table
+
+
+def test_the_asgi_targets_compare_with_uvicorn_h11() -> None:
+    wl = workload("coroutine-web", "uvicorn h11", [run(9000, 50)], [run(4000, 100)])
+    rows = [t for t in report.judge({"asgi-keepalive": wl}) if t["workload"] == "asgi-keepalive"]
+    assert [t["met"] for t in rows] == [True, True]
+    slower = workload("coroutine-web", "uvicorn h11", [run(3000, 120)], [run(4000, 100)])
+    rows = [
+        t for t in report.judge({"asgi-keepalive": slower}) if t["workload"] == "asgi-keepalive"
+    ]
+    assert [t["met"] for t in rows] == [False, False]

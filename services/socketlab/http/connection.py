@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from .. import logs
 from . import errors
@@ -99,6 +99,28 @@ class ClientGone(Exception):
 Handler = Callable[["Exchange"], None]
 
 
+class Wire(Protocol):
+    """What an :class:`Exchange` needs of the connection it belongs to.
+
+    :class:`Connection` is the blocking-socket side (threads and processes); coroutine-web's
+    connection is the asyncio side, whose sends only queue bytes on the transport and whose
+    body reads go through :meth:`Exchange.body_step` instead of :meth:`receive`.
+    """
+
+    client: tuple[str, int]
+    server: tuple[str, int]
+    config: ConnectionConfig
+    parser: RequestParser
+    draining: bool
+    extra_fields: bytes
+    peer: str
+
+    def receive(self, timeout: float, on_timeout: Exception) -> None: ...
+    def send_raw(self, data: bytes) -> None: ...
+    def send_parts(self, *parts: bytes) -> None: ...
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> None: ...
+
+
 class Exchange:
     """One request and its response, as a handler sees it.
 
@@ -110,7 +132,7 @@ class Exchange:
     chunked for HTTP/1.1 otherwise, and close-delimited for HTTP/1.0.
     """
 
-    def __init__(self, conn: Connection, request: Request, index: int) -> None:
+    def __init__(self, conn: Wire, request: Request, index: int) -> None:
         self.connection = conn
         self.request = request
         self.request_index = index
@@ -138,25 +160,43 @@ class Exchange:
         return self._head_sent
 
     @property
+    def finished(self) -> bool:
+        """True once the response is complete (respond() or finish() was called)."""
+        return self._finished
+
+    @property
     def body_done(self) -> bool:
         return self._body_done and not self._rbuf
 
-    def _pull(self) -> bytes:
-        """The next piece of request body, or b"" at its end."""
+    @property
+    def continue_sent(self) -> bool:
+        return self._continue_sent
+
+    def body_step(self) -> bytes | None:
+        """One I/O-free step of reading the request body: the next piece of it, b"" at its end,
+        or None when more bytes must be received first (blocking or asynchronously, as the
+        connection does I/O). A 100 Continue goes out the first time the body is waited for."""
+        if self._body_done:
+            return b""
         conn = self.connection
-        while not self._body_done:
-            event = conn.parser.next_event()
-            if isinstance(event, Data):
-                return event.data
-            if event is END:
-                self._body_done = True
-                break
-            if self.request.expects_continue and not self._continue_sent:
-                # RFC 9110 §10.1.1: the client waits for 100 before sending the body.
-                self._continue_sent = True
-                conn.send_raw(CONTINUE)
+        event = conn.parser.next_event()
+        if isinstance(event, Data):
+            return event.data
+        if event is END:
+            self._body_done = True
+            return b""
+        if self.request.expects_continue and not self._continue_sent:
+            # RFC 9110 §10.1.1: the client waits for 100 before sending the body.
+            self._continue_sent = True
+            conn.send_raw(CONTINUE)
+        return None
+
+    def _pull(self) -> bytes:
+        """The next piece of request body, or b"" at its end (blocking)."""
+        conn = self.connection
+        while (piece := self.body_step()) is None:
             conn.receive(conn.config.io_timeout, errors.RequestTimeout("request body too slow"))
-        return b""
+        return piece
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes of request body (all of it when size < 0); b"" at the end."""
@@ -554,11 +594,7 @@ class Connection:
 
     def _reject(self, exc: HTTPError) -> None:
         """Answer a request we could not even parse, then close (after lingering)."""
-        raw_line = self.parser.last_line.decode("latin-1")
-        request = Request("-", raw_line or "-", (1, 1), Headers(), keep_alive=False)
-        exchange = Exchange(self, request, self.requests + 1)
-        exchange._body_done = True
-        exchange.respond_error(exc)
+        exchange = reject(self, exc, self.requests + 1)
         self._log_access(exchange)
         self._linger()
 
@@ -574,22 +610,11 @@ class Connection:
             pass
 
     def _log_access(self, exchange: Exchange) -> None:
-        if not access_log.isEnabledFor(logging.INFO):
-            return  # the arguments below cost more than the call: skip them when unlogged
-        request = exchange.request
-        duration_ms = (time.monotonic() - exchange.started_at) * 1000
-        access_log.info(
-            '%s "%s %s %s" %s %d %.1fms %s%s',
-            self.peer,
-            request.method,
-            logs.printable(request.target.encode("latin-1")),
-            request.http_version if request.method != "-" else "-",
-            exchange.status if exchange.status is not None else "-",
-            exchange.body_bytes,
-            duration_ms,
-            self.worker or f"pid={os.getpid()} thread={threading.current_thread().name}",
-            " " + exchange.note if exchange.note else "",
-        )
+        if access_log.isEnabledFor(logging.INFO):
+            log_access(
+                exchange,
+                self.worker or f"pid={os.getpid()} thread={threading.current_thread().name}",
+            )
 
     # -- shutdown ------------------------------------------------------------------------------
 
@@ -614,6 +639,36 @@ class Connection:
             self._closed = True
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def reject(conn: Wire, exc: HTTPError, index: int) -> Exchange:
+    """Answer a request that could not even be parsed with the error's status; the exchange is
+    returned for the access log, and the connection must close (after lingering)."""
+    raw_line = conn.parser.last_line.decode("latin-1")
+    request = Request("-", raw_line or "-", (1, 1), Headers(), keep_alive=False)
+    exchange = Exchange(conn, request, index)
+    exchange._body_done = True
+    exchange.respond_error(exc)
+    return exchange
+
+
+def log_access(exchange: Exchange, worker: str) -> None:
+    """The access log line of one exchange, the same for every server of the lab: both
+    addresses, the request line (escaped), status, body bytes, duration and who answered."""
+    request = exchange.request
+    duration_ms = (time.monotonic() - exchange.started_at) * 1000
+    access_log.info(
+        '%s "%s %s %s" %s %d %.1fms %s%s',
+        exchange.connection.peer,
+        request.method,
+        logs.printable(request.target.encode("latin-1")),
+        request.http_version if request.method != "-" else "-",
+        exchange.status if exchange.status is not None else "-",
+        exchange.body_bytes,
+        duration_ms,
+        worker,
+        " " + exchange.note if exchange.note else "",
+    )
 
 
 class _IdleTimeout(Exception):

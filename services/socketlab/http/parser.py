@@ -476,7 +476,14 @@ def parse_request_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
 
     # Positional: Request's fields in their order (the hot path; keywords cost a dict).
     return Request(
-        method, target, version, headers, length, chunked, _persistent(headers, version), path,
+        method,
+        target,
+        version,
+        headers,
+        length,
+        chunked,
+        _persistent(headers, version),
+        path,
         query,
     )
 
@@ -666,6 +673,12 @@ class _Parser:
     def feed_eof(self) -> None:
         """The peer closed its side of the connection."""
         self._eof = True
+
+    @property
+    def body_finished(self) -> bool:
+        """True when no more body bytes of the current message are to come (its END may still
+        be pending): a server can mark the last piece of a body as the last."""
+        return self._body is None
 
     @property
     def in_message(self) -> bool:

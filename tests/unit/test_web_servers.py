@@ -1,4 +1,10 @@
-"""threaded-web on 127.0.0.1, port 0, exercised with real clients and raw sockets."""
+"""The lab's web servers on 127.0.0.1, port 0, exercised with real clients and raw sockets.
+
+One suite for every server that serves the static site (threaded-web, coroutine-web): each test
+runs against each of them (``SERVERS``), so the same hostile input gets the same answer from
+a thread per connection and from a task per connection. What only one model has (a thread
+bound, a connection bound) is tested for that one.
+"""
 
 from __future__ import annotations
 
@@ -10,57 +16,24 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from socketlab.http.connection import ConnectionConfig
-from socketlab.http.parser import Response
-from socketlab.listener import open_listener
-from socketlab.static import StaticFiles
-from socketlab.threaded_web import LabSite, ThreadedServer
+from socketlab.asgi import Receive, Scope, Send
+from socketlab.http.connection import ConnectionConfig, Exchange
+from socketlab.http.parser import END, Data, Response, ResponseParser
+from tests.support.http_corpus import CORPUS, SMALL
 from tests.support.paths import WWW
 from tests.support.processes import run_service, start_service
 from tests.support.raw_http import closed_by_peer, connect_when_listening, read_responses
 from tests.support.waiting import wait_until
+from tests.support.web_servers import SERVERS, Running, start
 
 BIG_SIZE = 3 * 1024 * 1024 + 17  # over the small-file cache limit: goes out with sendfile
-
-
-@dataclass
-class Running:
-    server: ThreadedServer
-    thread: threading.Thread
-    root: Path
-
-    @property
-    def port(self) -> int:
-        return int(self.server.address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
-
-
-def start_server(root: Path, **kwargs: object) -> Running:
-    config = kwargs.pop("config", ConnectionConfig())
-    server = ThreadedServer(
-        open_listener("127.0.0.1", 0),
-        LabSite(StaticFiles(root)),
-        config,  # type: ignore[arg-type]
-        **kwargs,  # type: ignore[arg-type]
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return Running(server, thread, root)
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +48,24 @@ def site_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module", params=SERVERS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which server a test runs against: every test that takes it runs once per server."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def srv(site_root: Path) -> Iterator[Running]:
-    """One server for the whole module, stopped (and its thread joined) afterwards."""
-    running = start_server(site_root)
+def srv(site_root: Path, kind: str) -> Iterator[Running]:
+    """One server of each kind for the whole module, stopped (and joined) afterwards."""
+    running = start(kind, root=site_root)
     yield running
-    running.server.stop()
-    running.thread.join(10)
-    assert not running.thread.is_alive()
+    running.stop()
+
+
+# Where each server says who answered: its /whoami key and the access log's word.
+WORKER = {"threaded-web": ("thread", "worker-"), "coroutine-web": ("task", "conn-")}
+LOG_WORKER = {"threaded-web": "thread=worker-", "coroutine-web": "task=conn-"}
+MODULE = {"threaded-web": "threaded_web", "coroutine-web": "coroutine_web"}
 
 
 def exchange_raw(
@@ -101,7 +84,7 @@ def test_index_page(srv: Running) -> None:
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/html; charset=utf-8"
     assert int(r.headers["Content-Length"]) == len(r.content)
-    assert r.content == (srv.root / "index.html").read_bytes()
+    assert r.content == srv.file("index.html").read_bytes()
     for asset in ("/css/site.css", "/js/site.js", "/img/two-hosts.png", "/favicon.ico"):
         assert asset.encode() in r.content
         assert requests.get(srv.url + asset, timeout=5).status_code == 200
@@ -126,7 +109,8 @@ def test_whoami_describes_the_connection(srv: Running) -> None:
     assert (first["server_ip"], first["server_port"]) == ("127.0.0.1", srv.port)
     assert first["pid"] == os.getpid()
     assert first["hostname"] == socket.gethostname()
-    assert first["thread"].startswith("worker-")
+    key, prefix = WORKER[srv.kind]
+    assert first[key].startswith(prefix)
     assert first["headers"]["X-Lab"] == "hello"
     # keep-alive: same TCP connection, same client port, counting requests
     assert [d["request_index"] for d in docs] == [1, 2, 3]
@@ -205,7 +189,7 @@ def test_large_file_is_streamed_intact(srv: Running) -> None:
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "application/octet-stream"
     assert int(r.headers["Content-Length"]) == BIG_SIZE
-    expected = hashlib.sha256((srv.root / "big.bin").read_bytes()).hexdigest()
+    expected = hashlib.sha256(srv.file("big.bin").read_bytes()).hexdigest()
     assert hashlib.sha256(r.content).hexdigest() == expected
 
 
@@ -220,7 +204,7 @@ def test_404_uses_the_site_page_and_closes(srv: Running) -> None:
     with srv.connect() as sock:
         ((head, body),) = exchange_raw(sock, b"GET /nope HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
         assert head.status == 404
-        assert body == (srv.root / "404.html").read_bytes()
+        assert body == srv.file("404.html").read_bytes()
         assert head.headers.get("connection") == "close"
         assert closed_by_peer(sock)
 
@@ -304,12 +288,11 @@ def test_body_on_get_is_drained_and_connection_kept(srv: Running) -> None:
 
 
 @pytest.fixture
-def strict(site_root: Path) -> Iterator[Running]:
+def strict(site_root: Path, kind: str) -> Iterator[Running]:
     config = ConnectionConfig(header_timeout=0.5, idle_timeout=0.5, io_timeout=2)
-    running = start_server(site_root, config=config)
+    running = start(kind, root=site_root, config=config)
     yield running
-    running.server.stop()
-    running.thread.join(10)
+    running.stop()
 
 
 def test_slow_head_gets_408(strict: Running) -> None:
@@ -339,7 +322,7 @@ def test_idle_keep_alive_connection_is_closed(strict: Running) -> None:
 
 
 def test_past_the_thread_bound_new_clients_get_503(site_root: Path) -> None:
-    running = start_server(site_root, max_threads=1, overload_wait=0.2)
+    running = start("threaded-web", root=site_root, max_threads=1, overload_wait=0.2)
     try:
         with running.connect() as holder:
             # the only worker thread now serves this idle keep-alive connection
@@ -358,23 +341,53 @@ def test_past_the_thread_bound_new_clients_get_503(site_root: Path) -> None:
             "the freed thread does not serve new clients",
             interval=0.05,
         )
-        assert running.server.overloaded >= 1
+        assert running.overloaded >= 1
     finally:
-        running.server.stop()
-        running.thread.join(10)
+        running.stop()
+
+
+def test_past_the_connection_bound_idle_ones_make_room_else_503(site_root: Path) -> None:
+    running = start("coroutine-web", root=site_root, max_connections=1)
+    try:
+        with running.connect() as idle:
+            ((head, _),) = exchange_raw(idle, b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
+            assert head.status == 200
+            # the idle keep-alive connection is closed to make room for a newcomer
+            with running.connect() as other:
+                ((head, _),) = exchange_raw(other, b"GET / HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
+                assert head.status == 200
+                assert closed_by_peer(idle)
+        time.sleep(0.2)
+        with running.connect() as busy:
+            busy.sendall(b"GET / HTTP/1.1\r\nHo")  # in the middle of a head: not idle
+            time.sleep(0.2)
+            with running.connect() as refused:
+                ((head, _),) = exchange_raw(refused, b"GET / HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
+                assert head.status == 503
+                assert head.headers.get("retry-after") == "1"
+        assert running.overloaded == 1
+    finally:
+        running.stop()
 
 
 # --- the program: flags, environment, signals, logs ---------------------------------------------
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_service("threaded_web", *args, env=env, timeout=20)
+def run_cli(
+    kind: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_service(MODULE[kind], *args, env=env, timeout=20)
 
 
-def test_help_explains_each_flag() -> None:
-    result = run_cli("--help")
+BOUND = {"threaded-web": "max_threads", "coroutine-web": "max_connections"}
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_help_explains_each_flag(kind: str) -> None:
+    result = run_cli(kind, "--help")
     assert result.returncode == 0
-    for flag in ("--host", "--port", "--root", "--max-threads", "--idle-timeout", "SOCKETLAB_PORT"):
+    bound = "--" + BOUND[kind].replace("_", "-")
+    for flag in ("--host", "--port", "--root", bound, "--idle-timeout", "SOCKETLAB_PORT"):
         assert flag in result.stdout
 
 
@@ -383,26 +396,31 @@ def test_help_explains_each_flag() -> None:
     [
         (["--port", "http"], {}, "flag --port: 'port' expects an integer from 0 to 65535"),
         (["--port", "70000"], {}, "expects an integer from 0 to 65535, got '70000'"),
-        ([], {"SOCKETLAB_MAX_THREADS": "0"}, "environment variable SOCKETLAB_MAX_THREADS"),
+        ([], {"SOCKETLAB_BOUND": "0"}, "environment variable SOCKETLAB_BOUND"),
         (["--root", "/nonexistent/site"], {}, "document root '/nonexistent/site'"),
         (["--bogus"], {}, "unrecognized arguments: --bogus"),
     ],
 )
+@pytest.mark.parametrize("kind", SERVERS)
 def test_bad_settings_exit_2_with_one_line(
-    args: list[str], env: dict[str, str], message: str
+    kind: str, args: list[str], env: dict[str, str], message: str
 ) -> None:
-    result = run_cli(*args, env=env)
+    bound = "SOCKETLAB_" + BOUND[kind].upper()
+    env = {k.replace("SOCKETLAB_BOUND", bound): v for k, v in env.items()}
+    result = run_cli(kind, *args, env=env)
+    message = message.replace("SOCKETLAB_BOUND", bound)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_sigterm_finishes_the_request_in_flight_and_exits_0() -> None:
+@pytest.mark.parametrize("kind", SERVERS)
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(kind: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = start_service(
-        "threaded_web", "--host", "127.0.0.1", "--port", str(port), "--root", str(WWW)
+        MODULE[kind], "--host", "127.0.0.1", "--port", str(port), "--root", str(WWW)
     )
     try:
         busy = connect_when_listening(port, 10, io_timeout=5)
@@ -433,7 +451,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0() -> None:
     # one access line per request with the client's address and port, the thread, the status
     assert '"GET /whoami HTTP/1.1" 200' in out
     assert "127.0.0.1:" in out
-    assert "thread=worker-" in out
+    assert LOG_WORKER[kind] in out
 
 
 def test_access_log_escapes_what_the_peer_sent(
@@ -449,3 +467,113 @@ def test_access_log_escapes_what_the_peer_sent(
     lines = [r.getMessage() for r in caplog.records if r.name == "socketlab.access"]
     assert any("/\\xff\\x1b[31mred" in line for line in lines)
     assert not any("\x1b" in line for line in lines)
+
+
+# --- the parser's hostile corpus, over the wire, against every server ---------------------------
+
+
+def echo_handler(exchange: Exchange) -> None:
+    """threaded-web's side: answer with the request line and the body it read."""
+    request = exchange.request
+    body = exchange.read()
+    target = request.path + ("?" + request.query if request.query else "")
+    exchange.respond(200, [("Content-Type", "text/plain")], echo_of(request.method, target, body))
+
+
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """coroutine-web's side: the same answer from an ASGI application."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    target = scope["raw_path"].decode("latin-1")
+    if scope["query_string"]:
+        target += "?" + scope["query_string"].decode("latin-1")
+    data = echo_of(scope["method"], target, body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(data))],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+def echo_of(method: str, target: str, body: bytes) -> bytes:
+    """The echo of a request: its origin-form target (an absolute-form one loses its
+    scheme and authority, which is all an ASGI scope keeps of it) and its body."""
+    if target.startswith("http://"):
+        target = "/" + target.removeprefix("http://").partition("/")[2]
+    return f"{method} {target}\n".encode("latin-1") + body
+
+
+@pytest.fixture(scope="module")
+def echo(kind: str) -> Iterator[Running]:
+    """A server of each kind with the parser corpus's small limits and an echoing handler."""
+    config = ConnectionConfig(limits=SMALL, header_timeout=5, idle_timeout=5, io_timeout=5)
+    if kind == "threaded-web":
+        running = start(kind, handler=echo_handler, config=config)
+    else:
+        running = start(kind, app=echo_app, config=config)
+    yield running
+    running.stop()
+
+
+def read_until_close(sock: socket.socket, methods: list[str]) -> list[tuple[int, bytes]]:
+    """Every answer until the server closes: (status, body)."""
+    parser = ResponseParser()
+    for method in methods:
+        parser.expect(method)
+    for _ in range(4):
+        parser.expect("GET")  # error answers to requests we did not count
+    answers: list[tuple[int, bytes]] = []
+    status, body = 0, b""
+    sock.settimeout(10)
+    while True:
+        event = parser.next_event()
+        if isinstance(event, Response):
+            status, body = event.status, b""
+        elif isinstance(event, Data):
+            body += event.data
+        elif event is END:
+            answers.append((status, body))
+        else:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return answers
+            parser.feed(data)
+
+
+@pytest.mark.parametrize("split", ["whole", "bytes"])
+@pytest.mark.parametrize(("name", "raw", "expected"), CORPUS, ids=[c[0] for c in CORPUS])
+def test_corpus_over_the_wire(
+    echo: Running, name: str, raw: bytes, expected: list[tuple[str, str, bytes]] | int, split: str
+) -> None:
+    """Each hostile (or valid) request of the parser's corpus, sent whole or a byte per send,
+    gets the same answers from every server: the echoed requests, or the error's status."""
+    with echo.connect() as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if split == "whole":
+                sock.sendall(raw)
+            else:
+                for i in range(len(raw)):
+                    sock.sendall(raw[i : i + 1])
+            sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered an error and closed before we were done: fine
+        methods = [m for m, _, _ in expected] if isinstance(expected, list) else []
+        answers = read_until_close(sock, methods)
+    if isinstance(expected, int):
+        assert answers, f"{name}: no answer at all"
+        assert answers[-1][0] == expected
+        assert all(status == 200 for status, _ in answers[:-1])
+    else:
+        wanted = [(200, b"" if m == "HEAD" else echo_of(m, t, b)) for m, t, b in expected]
+        assert answers == wanted
