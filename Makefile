@@ -15,7 +15,7 @@ MAKEFLAGS += --no-builtin-rules
 # Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
 # Adding a service is this one line (plus its Dockerfile and its compose.yaml entry). `grader`
 # is the checker of `make grade`: an image like the others, with no compose entry.
-SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser grader
+SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser impair grader
 
 IMAGE_PREFIX := socketlab
 BASE_TAG := $(IMAGE_PREFIX)/base:latest
@@ -241,7 +241,7 @@ BENCH_TOOLS := wrk:wrk ab:apache2-utils nginx:nginx wget:wget
 # make bench BENCH_ARGS='--repeats 1 --only static-1k-keepalive' (python3 -m bench --help)
 BENCH_ARGS ?=
 
-.PHONY: bench
+.PHONY: bench capture impair impair-clear ledger
 
 # Installing nginx must not start Debian's nginx on port 80: a policy-rc.d that says 101
 # ("action forbidden") stops the package scripts from starting it, and is removed afterwards.
@@ -262,6 +262,47 @@ bench: ## Run the benchmarks (~10 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
 	$(BENCH_PY) -m bench $(BENCH_ARGS)
+
+# --- seeing and shaping the traffic -----------------------------------------------------------
+
+# make capture SERVICE=threaded-web SECONDS=10 FILTER='tcp port 8080'  (SERVICE=all: every one)
+SERVICE ?=
+SECONDS ?= 10
+FILTER ?=
+# make impair SERVICE=udp-chat LOSS=20% [RATE=1mbit] [DELAY=100ms JITTER=20ms]  (kernel), or
+# make impair PROFILE=slow-web [LATENCY_MS=0 JITTER_MS= BANDWIDTH= LOSS= RESET_AFTER= ...] (relay)
+PROFILE ?=
+LOSS ?=
+RATE ?=
+DELAY ?=
+JITTER ?=
+# The relay's toxics, as make variables (a profile's keys in configs/impair.toml, upper case).
+TOXICS := LATENCY_MS JITTER_MS BANDWIDTH RESET_AFTER SLOW_CLOSE_MS TIMEOUT_MS STREAM
+# make ledger HAR=browser.har adds the browser's HAR entries to its connections; LOGS=files adds
+# ledger lines from elsewhere (what a `docker compose exec browser ...` run printed).
+HAR ?=
+LOGS ?=
+
+capture: venv ## Capture a SERVICE's packets (SECONDS, FILTER) into captures/, print a summary
+	@if [[ -z "$(SERVICE)" ]]; then echo "capture: say which: make capture SERVICE=threaded-web (or all)" >&2; exit 2; fi
+	@BASE_IMAGE=$(BASE_TAG) SUMMARY="$(VENV_PY) scripts/pcap_summary.py" \
+		scripts/capture.sh "$(SERVICE)" "$(SECONDS)" "$(FILTER)"
+
+impair: ## Kernel loss, rate, delay on a SERVICE (LOSS 20%), or a relay PROFILE's toxics
+	@if [[ -n "$(PROFILE)" ]]; then \
+		BASE_IMAGE=$(BASE_TAG) scripts/impair.sh profile "$(PROFILE)" \
+			$(foreach t,$(TOXICS),$(if $($(t)),$(t)=$($(t)))) $(if $(LOSS),LOSS=$(LOSS)); \
+	elif [[ -n "$(SERVICE)" ]]; then \
+		BASE_IMAGE=$(BASE_TAG) scripts/impair.sh service "$(SERVICE)" "$(LOSS)" "$(RATE)" "$(DELAY)" "$(JITTER)"; \
+	else \
+		echo "impair: make impair SERVICE=udp-chat LOSS=20% (kernel), or make impair PROFILE=slow-web (relay)" >&2; exit 2; \
+	fi
+
+impair-clear: ## Undo kernel shaping on SERVICE (default: every service of the lab)
+	@BASE_IMAGE=$(BASE_TAG) scripts/impair.sh clear "$(SERVICE)"
+
+ledger: ## One table of every finished connection from the lab's logs (HAR, LOGS add more)
+	@$(COMPOSE) logs --no-color | $(PYTHON) scripts/ledger_table.py - $(LOGS) $(if $(HAR),--har "$(HAR)")
 
 clean: ## Remove .venv and Python caches (images stay: make clean-images)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -39,8 +39,11 @@ lab_uid=10001
 #   tcpdump        look at the packets on the lab network
 #   dnsutils       dig: Docker's embedded DNS at 127.0.0.11
 #   ca-certificates  so that TLS tools work if a lab ever needs them
+#   iptables       kernel packet loss (`statistic` match) for `make impair SERVICE=... LOSS=20%`,
+#                  run from a helper container with NET_ADMIN, never by a service
 # `passwd` (useradd) and `login` are Priority: required, so minbase already has them.
-packages=(python3 iproute2 iputils-ping netcat-openbsd curl procps tcpdump dnsutils ca-certificates)
+packages=(python3 iproute2 iputils-ping netcat-openbsd curl procps tcpdump dnsutils ca-certificates
+    iptables)
 
 log() { printf 'build-base: %s\n' "$*" >&2; }
 

@@ -76,7 +76,7 @@ def test_seed_web_server_fails_where_the_lessons_server_is_wrong(
     assert report is not None
     checks = {c["id"]: c for c in report["checks"]}
     assert "the file outside the root" in checks["traversal"]["actual"]
-    assert checks["traversal"]["help"] == "docs/labs/11-write-your-own-web-server.md#traversal"
+    assert checks["traversal"]["help"] == "docs/labs/14-write-your-own-web-server.md#traversal"
 
 
 def test_one_client_at_a_time_fails_concurrent_only(graded: dict[str, Graded]) -> None:

@@ -23,7 +23,15 @@ from tests.support.processes import CommandResult
 
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "socketlab")
 # The services `make up` starts; the exercises use every one of them.
-SERVICES = ("threaded-web", "multiprocess-web", "coroutine-web", "udp-chat", "browser", "outsider")
+SERVICES = (
+    "threaded-web",
+    "multiprocess-web",
+    "coroutine-web",
+    "udp-chat",
+    "browser",
+    "outsider",
+    "impair",
+)
 # Seconds one command may take; the exercises' commands finish in a few seconds.
 COMMAND_TIMEOUT = 60.0
 # Seconds any long-running command of the tests (nc, tcpdump) may live: `timeout` ends it in the

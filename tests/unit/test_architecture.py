@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "services" / "socketlab"
 
 CORE = frozenset(
-    {"http", "static", "settings", "logs", "listener", "whoami", "healthcheck", "status"}
+    {"http", "static", "settings", "logs", "listener", "whoami", "healthcheck", "status", "ledger"}
 )
 """Shared by every service; imports only the standard library and other core modules."""
 
@@ -40,6 +40,7 @@ SERVICES: dict[str, frozenset[str]] = {
     "udp_chat": frozenset(),
     "browser": frozenset(),
     "grader": frozenset(),
+    "impair": frozenset(),
 }
 """Each service, and the libraries it may import (the core it may always import)."""
 

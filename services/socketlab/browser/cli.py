@@ -29,7 +29,7 @@ from dataclasses import replace
 from types import FrameType
 from typing import Final
 
-from .. import logs, settings
+from .. import ledger, logs, settings
 from ..settings import Setting
 from . import har, liveness, scenario, urls
 from .browser import USER_AGENT, Browser, Options
@@ -169,6 +169,7 @@ SETTINGS: Final = (
     ),
     Setting("user_agent", str, USER_AGENT, "User-Agent header", metavar="TEXT"),
     logs.level_setting("warning"),
+    ledger.SETTING,
 )
 
 
@@ -329,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], extra=_positionals
     )
     logs.setup(args.log_level)
+    ledger.configure("browser", args.ledger, to_stderr=args.json)
     if not args.urls and not args.scenario:
         return _usage_error("give at least one URL or --scenario FILE")
     for url in args.urls:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .. import ledger
 from ..http import END, NEED_DATA, Data, Headers, RemoteProtocolError, Response, ResponseParser
 from ..http.writer import format_request_head
 from . import errors
@@ -96,6 +97,10 @@ class Connection:
     server_view: tuple[str, int] | None = None  # (client_ip, client_port) from /whoami
     server_pid: int | None = None  # the process that answered /whoami on it
     closed: bool = False
+    tally: ledger.Tally = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tally = ledger.Tally(self.local, self.remote, role="client", thread="loop")
 
     def is_stale(self) -> bool:
         """True when an idle connection cannot carry another request: the server closed it
@@ -115,6 +120,8 @@ class Connection:
             self.closed = True
             with contextlib.suppress(OSError):
                 self.sock.close()
+            self.tally.requests = self.requests
+            self.tally.close(connection=self.id, host=f"{self.host}:{self.port}")
 
 
 async def connect(
@@ -313,7 +320,9 @@ async def _send(
     try:
         while view:
             try:
-                view = view[conn.sock.send(view) :]
+                sent = conn.sock.send(view)
+                conn.tally.bytes_out += sent
+                view = view[sent:]
                 continue
             except BlockingIOError:  # the socket's buffer is full: wait until it drains
                 pass
@@ -338,7 +347,9 @@ async def _recv(
     try:
         while True:
             try:
-                return conn.sock.recv(RECV_SIZE)
+                data = conn.sock.recv(RECV_SIZE)
+                conn.tally.bytes_in += len(data)
+                return data
             except BlockingIOError:  # nothing yet: wait until something comes
                 pass
             got = f" after {progress.received} bytes" if progress.received else ""

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from .. import logs, settings, status
+from .. import ledger, logs, settings, status
 from ..asgi import ASGIApp, Lifespan
 from ..http.settings import connection_config
 from ..listener import open_listener, raise_descriptor_limit
@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         required_in_file=REQUIRED_IN_FILE,
     )
     logs.setup(args.log_level)
+    ledger.configure(SERVICE, args.ledger)
     static: StaticFiles | None = None
     if args.root:
         try:

@@ -32,7 +32,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from .. import status
+from .. import ledger, status
 from ..http import errors
 from ..http.connection import (
     DRAIN_LIMIT,
@@ -84,6 +84,8 @@ class HTTPConnection(asyncio.Protocol):
         self.client = ("", 0)
         self.server = ("", 0)
         self.peer = ""
+        # Bytes each way and requests, for the connection's ledger line (connection_lost).
+        self.tally = ledger.Tally(None, None)
         self.name = ""
         self.slot: status.Slot | None = None
         self.task: asyncio.Task[None] | None = None
@@ -107,6 +109,7 @@ class HTTPConnection(asyncio.Protocol):
         self.server = (str(local[0]), int(local[1]))
         self.peer = f"{self.client[0]}:{self.client[1]}"
         self.name = f"conn-{next(_numbers)}"
+        self.tally.local, self.tally.remote, self.tally.thread = self.server, self.client, self.name
         owner = self.owner
         self.slot = owner.scoreboard.open(self.peer, f"task={self.name}")
         owner.connections.add(self)
@@ -119,6 +122,7 @@ class HTTPConnection(asyncio.Protocol):
         if self._discard:
             return
         parser = self.parser
+        self.tally.bytes_in += len(data)
         try:
             parser.feed(data)
         except RuntimeError:  # bytes after the peer's FIN cannot happen on TCP; be safe
@@ -143,6 +147,8 @@ class HTTPConnection(asyncio.Protocol):
         self._wake(True)
         owner = self.owner
         owner.connections.discard(self)
+        self.tally.requests = self.requests
+        self.tally.close()
         if self.slot is not None:
             owner.scoreboard.close(self.slot)
 
@@ -236,12 +242,14 @@ class HTTPConnection(asyncio.Protocol):
             self._files.append(data)
         elif self.transport is not None and not self._lost:
             self.transport.write(data)
+            self.tally.bytes_out += len(data)
 
     def send_parts(self, *parts: bytes) -> None:
         if self._files is not None:
             self._files.extend(parts)
         elif self.transport is not None and not self._lost:
             self.transport.writelines(parts)
+            self.tally.bytes_out += sum(len(part) for part in parts)
 
     def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
         # The handler closes its file when it returns; the loop sends it later from a copy of
@@ -271,6 +279,7 @@ class HTTPConnection(asyncio.Protocol):
                     )
                 except (OSError, RuntimeError, TimeoutError) as exc:
                     raise ClientGone(str(exc) or type(exc).__name__) from None
+                self.tally.bytes_out += sent
                 if sent != item.count:
                     raise ClientGone(f"file shrank while being sent ({sent} of {item.count})")
         finally:

@@ -4,7 +4,7 @@ The grader runs a small recording HTTP server and runs the submission twice, wit
 own each time (the only argument, and ``$URL``); the client saves the page's body to the file
 named by ``$OUTPUT``. Run ``a`` serves a page with Content-Length, in two pieces 0.3 s apart
 (one recv() is not enough), with an image in it; run ``b`` serves a page in chunks. Then the
-checks look at what was recorded. They follow docs/labs/13-write-your-own-browser.md.
+checks look at what was recorded. They follow docs/labs/16-write-your-own-browser.md.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Final
 from .checks import Failed, Level, Suite
 from .docroot import png
 
-DOC: Final = "docs/labs/13-write-your-own-browser.md"
+DOC: Final = "docs/labs/16-write-your-own-browser.md"
 RUN_TIMEOUT: Final = 30.0  # one run of the client: fetch a page, an image and the favicon
 HOLD: Final = 6.0  # an idle kept-alive connection is closed by the server after this long
 PIECE_PAUSE: Final = 0.3

@@ -3,7 +3,7 @@
 The grader generates the document root (:mod:`.docroot`), so it knows every byte a right answer
 holds. Requests are written by hand, byte for byte, because the interesting cases are the ones
 a library would never send: a head in pieces, a 6 KiB head, garbage, ``..`` in a path.
-The checks follow docs/labs/11-write-your-own-web-server.md, one section per check id.
+The checks follow docs/labs/14-write-your-own-web-server.md, one section per check id.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .checks import Failed, Level, NoAnswer, Suite, reason
 from .docroot import SiteFile, SiteMap
 from .target import ServerTarget
 
-DOC: Final = "docs/labs/11-write-your-own-web-server.md"
+DOC: Final = "docs/labs/14-write-your-own-web-server.md"
 ANSWER_WITHIN: Final = 5.0  # a static file on a LAN takes milliseconds; 5 s is for a slow host
 PAUSE: Final = 0.4  # between the pieces of a head: long enough for a server to read each alone
 LARGE_HEAD: Final = 6 * 1024  # within every common server's limit (8 KiB) but over recv(1024)

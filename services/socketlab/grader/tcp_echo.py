@@ -1,6 +1,6 @@
 """tcp-echo: a TCP server that sends back every byte it receives, to many clients at once.
 
-The checks follow docs/labs/10-write-your-own-tcp-echo.md, one section per check id.
+The checks follow docs/labs/13-write-your-own-tcp-echo.md, one section per check id.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from . import wire
 from .checks import Failed, NoAnswer, Suite, reason
 from .target import ServerTarget
 
-DOC: Final = "docs/labs/10-write-your-own-tcp-echo.md"
+DOC: Final = "docs/labs/13-write-your-own-tcp-echo.md"
 LARGE: Final = 1024 * 1024  # 1 MiB: one recv(1024), or even one recv(65536), cannot hold it
 ANSWER_WITHIN: Final = 5.0
 

@@ -3,7 +3,7 @@
 Each check uses fresh sockets (fresh source addresses), so one check's members, rate-limit
 buckets and leftovers never reach another. UDP has no connection to fail: "no answer within
 N s" is how a missing reply shows. The checks follow
-docs/labs/12-write-your-own-udp-chat.md, one section per check id.
+docs/labs/15-write-your-own-udp-chat.md, one section per check id.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Final
 from .checks import Failed, Level, NoAnswer, Suite
 from .target import ServerTarget
 
-DOC: Final = "docs/labs/12-write-your-own-udp-chat.md"
+DOC: Final = "docs/labs/15-write-your-own-udp-chat.md"
 ANSWER_WITHIN: Final = 3.0  # a datagram on a LAN takes well under a millisecond
 SILENCE: Final = 0.6  # how long "nothing arrives" is watched for
 IDLE_WAIT_MAX: Final = 65.0  # the protocol's default idle timeout is 60 s

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, Final, Protocol
 
-from .. import logs
+from .. import ledger, logs
 from . import errors
 from .errors import HTTPError
 from .parser import DEFAULT_LIMITS, END, Data, Headers, Limits, Request, RequestParser
@@ -423,6 +423,8 @@ class Connection:
         self._waiting_idle = False
         self._closed = False
         self._recv_timeout: float | None = None
+        # Bytes each way and requests, for the connection's ledger line (written by close()).
+        self.tally = ledger.Tally(self.server, self.client)
         sock.settimeout(None)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(config.io_timeout))
 
@@ -451,6 +453,7 @@ class Connection:
         except OSError as exc:
             raise ClientGone(str(exc)) from None
         if data:
+            self.tally.bytes_in += len(data)
             self.parser.feed(data)
         else:
             self.parser.feed_eof()
@@ -458,6 +461,7 @@ class Connection:
     def send_raw(self, data: bytes) -> None:
         try:
             self.sock.sendall(data)
+            self.tally.bytes_out += len(data)
         except OSError as exc:  # EAGAIN here means SO_SNDTIMEO expired: the client stopped reading
             raise ClientGone(str(exc) or type(exc).__name__) from None
 
@@ -468,6 +472,7 @@ class Connection:
             total = sum(len(part) for part in parts)
             if sent < total:  # the send timeout cut it short: try the rest once more
                 self.sock.sendall(memoryview(b"".join(parts))[sent:])
+            self.tally.bytes_out += total
         except OSError as exc:  # EAGAIN: SO_SNDTIMEO expired, the client stopped reading
             raise ClientGone(str(exc) or type(exc).__name__) from None
 
@@ -480,6 +485,7 @@ class Connection:
             raise ClientGone(str(exc) or type(exc).__name__) from None
         finally:
             self.sock.settimeout(None)
+        self.tally.bytes_out += sent
         if sent != count:
             raise ClientGone(f"file shrank while being sent ({sent} of {count} bytes)")
 
@@ -639,6 +645,8 @@ class Connection:
             self._closed = True
         with contextlib.suppress(OSError):
             self.sock.close()
+        self.tally.requests = self.requests
+        self.tally.close()
 
 
 def reject(conn: Wire, exc: HTTPError, index: int) -> Exchange:

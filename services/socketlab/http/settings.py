@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import ledger
 from ..listener import BACKLOG
 from ..settings import Setting, port_setting
 from .connection import ConnectionConfig
@@ -74,6 +75,7 @@ def server_settings(*, host: str, port: int, graceful_timeout: float) -> tuple[S
             maximum=MAX_SECONDS,
             metavar="SECONDS",
         ),
+        ledger.SETTING,
     )
 
 

@@ -35,7 +35,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from .. import logs, settings
+from .. import ledger, logs, settings
 from ..http import errors
 from ..http.connection import Exchange
 from ..http.parser import Request
@@ -167,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         required_in_file=REQUIRED_IN_FILE,
     )
     logs.setup(args.log_level)
+    ledger.configure(SERVICE, args.ledger)
     static: StaticFiles | None = None
     if args.static_root:
         try:

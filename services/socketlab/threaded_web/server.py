@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from .. import logs, settings, whoami
+from .. import ledger, logs, settings, whoami
 from ..http import errors
 from ..http.connection import DEFAULT_CONFIG, Connection, ConnectionConfig, Exchange, Handler
 from ..http.settings import connection_config, server_settings
@@ -267,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     logs.setup(args.log_level)
+    ledger.configure(SERVICE, args.ledger)
     try:
         static = StaticFiles(args.root)
     except OSError as exc:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 
-from .. import logs, settings
+from .. import ledger, logs, settings
 from ..settings import Setting
 from .protocol import MAX_NICK, format_addr
 from .relay import Fanout, Relay, RelayConfig, Send
@@ -88,6 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     *RELIABILITY_SETTINGS,
     logs.level_setting(),
+    ledger.SETTING,
 )
 
 DESCRIPTION = f"""\
@@ -132,6 +133,9 @@ class ChatServer:
         self.selector.register(self._wake_r, selectors.EVENT_READ)
         self.stop_reason: str | None = None
         self.icmp_errors = 0
+        # One ledger line per peer: a session ends when the address was silent as long as the
+        # relay lets a member be, or when the server stops.
+        self.sessions = ledger.UdpSessions(self.address, relay.config.idle_timeout)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -172,6 +176,7 @@ class ChatServer:
                 elif not (dirty and now - looked >= TIMER_SLACK):
                     continue
                 due, looked, dirty = self._next_due(now), now, False
+                self.sessions.expire()
             members = len(self.relay.by_addr)
             self._send(self.relay.shutdown())
             c = self.relay.counters
@@ -191,6 +196,7 @@ class ChatServer:
             self.close()
 
     def close(self) -> None:
+        self.sessions.close()
         self.selector.close()
         self.sock.close()
         self._wake_r.close()
@@ -224,6 +230,7 @@ class ChatServer:
                 log.info("ICMP error for an earlier datagram (%s); carrying on", exc.strerror)
                 continue
             handled = True
+            self.sessions.received(addr, len(data))
             self._send(self.relay.receive(data, addr, self.clock()))
         return handled
 
@@ -237,6 +244,7 @@ class ChatServer:
             for addr in addrs:
                 try:
                     sendto(data, addr)
+                    self.sessions.sent(addr, len(data))
                 except BlockingIOError:
                     # The socket's send buffer is full: UDP may drop, and so do we.
                     log.warning("%s send buffer full: datagram dropped", format_addr(addr))
@@ -265,6 +273,7 @@ def config_from(args: argparse.Namespace) -> RelayConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = settings.load(SETTINGS, argv, prog="udp_chat", description=DESCRIPTION, config_flag=True)
     logs.setup(args.log_level)
+    ledger.configure("udp-chat", args.ledger)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

@@ -1,6 +1,6 @@
 """A socket browser: fetch a page, its images and the favicon, and save the page.
 
-Exercise: docs/labs/13-write-your-own-browser.md. Fill in the TODOs, then, from the
+Exercise: docs/labs/16-write-your-own-browser.md. Fill in the TODOs, then, from the
 repository root:
 
     make grade KIND=http-client SUBMISSION=docs/labs/starters/http-client

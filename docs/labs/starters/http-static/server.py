@@ -1,6 +1,6 @@
 """A static web server: files from a directory, over HTTP/1.1, to many clients at once.
 
-Exercise: docs/labs/11-write-your-own-web-server.md. Fill in the TODOs, then, from the
+Exercise: docs/labs/14-write-your-own-web-server.md. Fill in the TODOs, then, from the
 repository root:
 
     make grade KIND=http-static SUBMISSION=docs/labs/starters/http-static

@@ -1,6 +1,6 @@
 """A TCP echo server: everything a client sends comes back, to many clients at once.
 
-Exercise: docs/labs/10-write-your-own-tcp-echo.md. Fill in the TODOs, then, from the
+Exercise: docs/labs/13-write-your-own-tcp-echo.md. Fill in the TODOs, then, from the
 repository root:
 
     make grade KIND=tcp-echo SUBMISSION=docs/labs/starters/tcp-echo

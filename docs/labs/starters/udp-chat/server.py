@@ -1,6 +1,6 @@
 """A UDP chat relay: the core of the protocol in docs/udp-chat-protocol.md.
 
-Exercise: docs/labs/12-write-your-own-udp-chat.md. Fill in the TODOs, then, from the
+Exercise: docs/labs/15-write-your-own-udp-chat.md. Fill in the TODOs, then, from the
 repository root:
 
     make grade KIND=udp-chat SUBMISSION=docs/labs/starters/udp-chat

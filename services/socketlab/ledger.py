@@ -1,0 +1,243 @@
+"""The connection ledger: one JSON line per finished TCP connection or UDP peer session.
+
+Every service of the lab writes these lines on the logger named ``ledger`` (to stdout, like its
+other logs, so `docker compose logs` has them), and `make ledger` joins them into one table of
+who talked to whom. Each line says what *that side* saw: its own address (``local``), the
+peer's (``remote``), the service, process and thread, how many requests or datagrams, the bytes
+each way, when it started and how long it lasted. Where two sides of one conversation disagree
+about an address (a published port through docker-proxy, the impair relay), the table shows it.
+
+A line looks like this (one line in the log; wrapped here)::
+
+    2026-12-01 21:40:02,118 INFO ledger {"ledger": "tcp", "service": "threaded-web",
+      "role": "server", "local": "10.30.80.10:8080", "remote": "10.30.80.40:52814",
+      "pid": 1, "thread": "worker-2", "requests": 3, "bytes_in": 411, "bytes_out": 9120,
+      "start": "2026-12-01T21:40:01.874Z", "duration_ms": 243.6}
+
+The ledger is on by default; every service has the setting ``ledger`` (``--no-ledger``,
+``SOCKETLAB_LEDGER=0``) to turn it off, and :func:`configure` applies it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+from .logs import LOG_FORMAT
+from .settings import Setting
+
+LOGGER: Final = logging.getLogger("ledger")
+
+SETTING: Final = Setting(
+    "ledger",
+    bool,
+    True,
+    "write one JSON line per finished connection or UDP peer session on the 'ledger' logger",
+)
+
+_service = "-"
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each line (tests replace it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def configure(service: str, enabled: bool = True, *, to_stderr: bool = False) -> None:
+    """Name the service the lines are for, and turn the ledger on or off for this process.
+
+    The lines go where the service's other logs go (stdout), or to stderr with ``to_stderr``
+    (the browser's ``--json`` output owns stdout).
+    """
+    global _service  # one service per process, set once by its main()
+    _service = service
+    LOGGER.disabled = not enabled
+    # Its own level: a service that logs only warnings (the browser) still writes its ledger.
+    LOGGER.setLevel(logging.INFO)
+    if to_stderr:
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        LOGGER.handlers[:] = [handler]
+    else:
+        LOGGER.handlers[:] = []
+    LOGGER.propagate = not to_stderr
+
+
+def enabled() -> bool:
+    return not LOGGER.disabled and LOGGER.isEnabledFor(logging.INFO)
+
+
+def show(addr: tuple[Any, ...] | None) -> str:
+    """``host:port`` (``[host]:port`` for IPv6), or ``-`` when the address is unknown."""
+    if not addr:
+        return "-"
+    host, port = str(addr[0]), addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def stamp(wall: float) -> str:
+    """A wall-clock time as ISO 8601 in UTC with milliseconds (``2026-12-01T21:40:01.874Z``)."""
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def write(kind: str, role: str, fields: dict[str, Any]) -> None:
+    """Write one ledger line: ``kind`` is ``tcp`` or ``udp``, ``role`` server, client or relay."""
+    if not enabled():
+        return
+    line = {"ledger": kind, "service": _service, "role": role, "pid": os.getpid()}
+    line.setdefault("thread", threading.current_thread().name)
+    line.update(fields)
+    LOGGER.info("%s", json.dumps(line, separators=(", ", ": ")))
+
+
+@dataclass
+class Tally:
+    """What one TCP connection carried, counted by whoever owns the socket.
+
+    Made when the connection starts; :meth:`close` writes its line once (a second call is a
+    no-op, so every path that ends a connection may call it).
+    """
+
+    local: tuple[Any, ...] | None
+    remote: tuple[Any, ...] | None
+    role: str = "server"
+    thread: str = field(default_factory=lambda: threading.current_thread().name)
+    bytes_in: int = 0
+    bytes_out: int = 0
+    requests: int = 0
+    started_wall: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
+    closed: bool = False
+
+    def close(self, **extra: Any) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        write(
+            "tcp",
+            self.role,
+            {
+                "thread": self.thread,
+                "local": show(self.local),
+                "remote": show(self.remote),
+                "requests": self.requests,
+                "bytes_in": self.bytes_in,
+                "bytes_out": self.bytes_out,
+                "start": stamp(self.started_wall),
+                "duration_ms": round((time.monotonic() - self.started) * 1000, 1),
+                **extra,
+            },
+        )
+
+
+@dataclass
+class _Peer:
+    started_wall: float
+    started: float
+    last: float
+    datagrams_in: int = 0
+    datagrams_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UdpSessions:
+    """UDP has no connections: a peer session is every datagram to and from one address until
+    that address has been silent for ``idle`` seconds (or the socket closes).
+
+    The socket loop calls :meth:`received` and :meth:`sent` per datagram and :meth:`expire`
+    now and then; each ended session becomes one ledger line. ``local`` is the socket's own
+    address. ``clock`` is injectable so that tests need not sleep.
+    """
+
+    def __init__(
+        self,
+        local: tuple[Any, ...],
+        idle: float,
+        role: str = "server",
+        clock: Callable[[], float] = time.monotonic,
+        on_end: Callable[[tuple[Any, ...]], None] | None = None,
+    ) -> None:
+        self.local = local
+        self.idle = idle
+        self.role = role
+        self.clock = clock
+        self.on_end = on_end
+        self.peers: dict[tuple[Any, ...], _Peer] = {}
+        self._next_expiry = clock() + idle
+
+    def _peer(self, addr: tuple[Any, ...]) -> _Peer:
+        now = self.clock()
+        peer = self.peers.get(addr)
+        if peer is None:
+            peer = self.peers[addr] = _Peer(time.time(), now, now)
+        peer.last = now
+        return peer
+
+    def received(self, addr: tuple[Any, ...], size: int) -> None:
+        peer = self._peer(addr)
+        peer.datagrams_in += 1
+        peer.bytes_in += size
+
+    def sent(self, addr: tuple[Any, ...], size: int) -> None:
+        peer = self._peer(addr)
+        peer.datagrams_out += 1
+        peer.bytes_out += size
+
+    def note(self, addr: tuple[Any, ...], **fields: Any) -> None:
+        """Add fields to the line of ``addr``'s session (the relay names its upstream leg)."""
+        self._peer(addr).extra.update(fields)
+
+    def expire(self) -> None:
+        """End the sessions of peers silent for ``idle`` seconds (cheap when nothing is due)."""
+        now = self.clock()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + min(self.idle, 1.0)
+        for addr in [a for a, p in self.peers.items() if now - p.last >= self.idle]:
+            self._end(addr, "idle")
+
+    def close(self) -> None:
+        """End every open session (the socket is closing)."""
+        for addr in list(self.peers):
+            self._end(addr, "closed")
+
+    def _end(self, addr: tuple[Any, ...], why: str) -> None:
+        peer = self.peers.pop(addr)
+        if self.on_end is not None:
+            self.on_end(addr)
+        write(
+            "udp",
+            self.role,
+            {
+                "local": show(self.local),
+                "remote": show(addr),
+                "datagrams_in": peer.datagrams_in,
+                "datagrams_out": peer.datagrams_out,
+                "bytes_in": peer.bytes_in,
+                "bytes_out": peer.bytes_out,
+                "start": stamp(peer.started_wall),
+                "duration_ms": round((peer.last - peer.started) * 1000, 1),
+                "ended": why,
+                **peer.extra,
+            },
+        )
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.peers)
