@@ -13,8 +13,9 @@ MAKEFLAGS += --no-builtin-rules
 # --- settings (override on the command line: make up UP_TIMEOUT=120) -------------------------
 
 # Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
-# Adding a service is this one line (plus its Dockerfile and its compose.yaml entry).
-SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser impair outsider
+# Adding a service is this one line (plus its Dockerfile and its compose.yaml entry). `grader`
+# is the checker of `make grade`: an image like the others, with no compose entry.
+SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser impair grader outsider
 
 # The service images are $(IMAGE_PREFIX)/<service>:latest; compose.yaml reads the same variable,
 # so `make IMAGE_PREFIX=mine up` builds and runs images of your own next to everyone else's.
@@ -70,7 +71,7 @@ DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
 BUILD_LABEL := socketlab.built-by=make
 
 .PHONY: help base base-rebuild images up map down logs venv lock compose-v2 test test-unit \
-	test-integration test-compose check-labs lint clean clean-images
+	test-integration test-compose check-labs lint clean clean-images grade
 
 help: ## Show this list of targets
 	@echo "socketlab: make <target> [VAR=value]   (COMPOSE=$(COMPOSE): $(COMPOSE_CMD); project $(COMPOSE_PROJECT_NAME))"
@@ -163,6 +164,33 @@ down: $(COMPOSE_NEEDS) ## Stop the lab and remove its containers, networks, volu
 
 logs: $(COMPOSE_NEEDS) ## Show the lab's logs (follows; LOGS_FOLLOW=0 prints them and returns)
 	$(COMPOSE_CMD) logs $(if $(filter 1,$(LOGS_FOLLOW)),--follow)
+
+# --- grading a learner's program -------------------------------------------------------------
+
+# make grade KIND=http-static SUBMISSION=docs/labs/starters/http-static
+# make grade KIND=http-static TARGET=threaded-web:8080     (inside a `make up` lab)
+# GRADE_OUT=dir puts the reports there instead of grades/<kind>-<time>/; GRADE_ARGS passes more
+# flags (PYTHONPATH=services python3 -m socketlab.grader --help). The host side is stdlib
+# Python driving the docker CLI, so it runs on the system python3, without the .venv.
+KIND ?=
+SUBMISSION ?=
+TARGET ?=
+GRADE_OUT ?=
+# TARGET=: the Docker network the checker joins (default: the one of the compose service named
+# by TARGET's host, in project COMPOSE_PROJECT_NAME).
+GRADE_NETWORK ?=
+GRADE_ARGS ?=
+
+# The checker's image is (re)built first, quietly: its build log shows only when it fails.
+grade: ## Grade a program: KIND=... SUBMISSION=dir | TARGET=host:port (alone: list the checks)
+	@if [[ -n "$(KIND)" ]]; then \
+		log=$$($(MAKE) --no-print-directory image-grader 2>&1) || { echo "$$log" >&2; exit 2; }; \
+	fi
+	@PYTHONPATH=services $(PYTHON) -m socketlab.grader \
+		$(if $(KIND),--kind '$(KIND)',--list) \
+		$(if $(SUBMISSION),--submission '$(SUBMISSION)') $(if $(TARGET),--target '$(TARGET)') \
+		$(if $(GRADE_OUT),--out '$(GRADE_OUT)') $(if $(GRADE_NETWORK),--network '$(GRADE_NETWORK)') \
+		$(GRADE_ARGS)
 
 # --- Python tools and tests -------------------------------------------------------------------
 

@@ -38,8 +38,14 @@ def write_config(tmp_path: Path, values: dict[str, Any]) -> Path:
 
 
 def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
-    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
-                         config_flag=True, environ={})
+    args = settings.load(
+        SETTINGS,
+        ["--config", str(CONFIG)],
+        prog=PROG,
+        description="",
+        config_flag=True,
+        environ={},
+    )
     assert args.mode == "prefork"
     assert args.app == "socketlab.labapp:app"
     lines = CONFIG.read_text().splitlines()
@@ -49,8 +55,14 @@ def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
 
 
 def test_shipped_config_values_are_the_documented_defaults() -> None:
-    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
-                         config_flag=True, environ={})
+    args = settings.load(
+        SETTINGS,
+        ["--config", str(CONFIG)],
+        prog=PROG,
+        description="",
+        config_flag=True,
+        environ={},
+    )
     for setting in SETTINGS:
         if setting.name == "host":
             continue  # loopback in the file; the container passes --host 0.0.0.0
@@ -74,8 +86,9 @@ def test_shipped_config_values_are_the_documented_defaults() -> None:
         ({"port": 70000}, r"'port' expects an integer from 0 to 65535"),
     ],
 )
-def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, change: dict[str, Any],
-                                              expected: str) -> None:
+def test_bad_value_is_one_line_naming_the_key(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
     path = write_config(tmp_path, config_values(**change))
     result = run(["--config", str(path)])
     assert result.returncode == 2
@@ -141,8 +154,9 @@ def test_config_is_data_never_code(tmp_path: Path) -> None:
         ({"app_path": ["/no/such/dir"]}, "app search path entry '/no/such/dir'"),
     ],
 )
-def test_unusable_app_or_root_is_one_line_too(tmp_path: Path, change: dict[str, Any],
-                                              expected: str) -> None:
+def test_unusable_app_or_root_is_one_line_too(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
     result = run(["--config", str(write_config(tmp_path, config_values(**change)))])
     assert result.returncode == 2
     assert expected in result.stderr
@@ -188,8 +202,22 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'hello from ' + environ['socketlab.mode'].encode()]\n"
     )
-    proc, port = start(["--config", str(CONFIG), "--host", "127.0.0.1", "--port", "0",
-                        "--mode", "fork", "--app", "hello:application", "--app-path", str(folder)])
+    proc, port = start(
+        [
+            "--config",
+            str(CONFIG),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--mode",
+            "fork",
+            "--app",
+            "hello:application",
+            "--app-path",
+            str(folder),
+        ]
+    )
     try:
         answer = get(port, "/")
         assert answer.body == b"hello from fork"
@@ -198,8 +226,10 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
 
 
 def test_environment_overrides_the_file() -> None:
-    proc, port = start(["--config", str(CONFIG), "--port", "0"],
-                       env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"})
+    proc, port = start(
+        ["--config", str(CONFIG), "--port", "0"],
+        env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"},
+    )
     try:
         wait_until(
             lambda: len(live_children(proc.pid)) == 3,
