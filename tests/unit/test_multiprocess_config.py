@@ -100,8 +100,9 @@ def test_bad_value_is_one_line_naming_the_key(
 def test_a_file_may_set_any_subset_of_keys(tmp_path: Path) -> None:
     path = tmp_path / "short.toml"
     path.write_text('# only what differs from the defaults\nmode = "fork"\nmax_children = 3\n')
-    args = settings.load(SETTINGS, ["--config", str(path)], prog=PROG, description="",
-                         config_flag=True, environ={})
+    args = settings.load(
+        SETTINGS, ["--config", str(path)], prog=PROG, description="", config_flag=True, environ={}
+    )
     assert (args.mode, args.max_children) == ("fork", 3)
     for setting in SETTINGS:
         if setting.name not in ("mode", "max_children"):
@@ -113,14 +114,16 @@ def test_a_lone_bad_port_is_a_type_error_not_a_missing_key(tmp_path: Path) -> No
     path.write_text('port = "abc"\n')
     result = run(["--config", str(path)])
     assert result.returncode == 2
-    assert result.stderr == (f"{PROG}: error: {path}:1: 'port' expects an integer from 0 to "
-                             "65535, got 'abc'\n")
+    assert result.stderr == (
+        f"{PROG}: error: {path}:1: 'port' expects an integer from 0 to 65535, got 'abc'\n"
+    )
 
 
 def test_every_problem_in_a_file_is_reported_at_once(tmp_path: Path) -> None:
     path = tmp_path / "many.toml"
-    path.write_text('# three mistakes\nworker = 4\nmode = "threads"\n\ntimeout = "30s"\n'
-                    'port = 8080\n')
+    path.write_text(
+        '# three mistakes\nworker = 4\nmode = "threads"\n\ntimeout = "30s"\nport = 8080\n'
+    )
     result = run(["--config", str(path)])
     assert result.returncode == 2
     assert result.stdout == ""
@@ -149,8 +152,10 @@ def test_config_is_data_never_code(tmp_path: Path) -> None:
         ({"app": "socketlab.labapp:nothing"}, "socketlab.labapp has no attribute 'nothing'"),
         ({"app": "socketlab.labapp:SERVICE_X"}, "has no attribute"),
         ({"app": "socketlab.labapp.site:SERVICE"}, "is a str, not callable"),
-        ({"static_root": "/no/such/dir"},
-         "'static_root' expects an existing directory, got '/no/such/dir'"),
+        (
+            {"static_root": "/no/such/dir"},
+            "'static_root' expects an existing directory, got '/no/such/dir'",
+        ),
         ({"app_path": ["/no/such/dir"]}, "app search path entry '/no/such/dir'"),
     ],
 )
