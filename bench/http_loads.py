@@ -24,6 +24,7 @@ CONNECTIONS: Final = 50
 WRK_THREADS: Final = 2
 """One wrk thread per core of the lab's machines."""
 
+
 def _port_range() -> int:
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
@@ -75,8 +76,9 @@ class LoadFailed(RuntimeError):
 
 
 def _run(argv: list[str], limit: float) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=limit + TOOL_GRACE,
-                          check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=limit + TOOL_GRACE, check=False
+    )
     return done.stdout + done.stderr
 
 
@@ -104,8 +106,9 @@ def wrk(server: Running, path: str, seconds: float, *, warmup: float = 1.0) -> M
     return Measured(_parsed(lambda: parse_wrk(output), output), cpu, wall)
 
 
-def ab(server: Running, path: str, seconds: float, *,
-       warmup_requests: int = AB_WARMUP_REQUESTS) -> Measured:
+def ab(
+    server: Running, path: str, seconds: float, *, warmup_requests: int = AB_WARMUP_REQUESTS
+) -> Measured:
     """``ab -c50`` for ``seconds`` against ``path``: HTTP/1.0, a new connection per request."""
     url = server.url(path)
     base = ["ab", "-q", "-r", "-s", "5", "-c", str(CONNECTIONS)]
@@ -116,8 +119,9 @@ def ab(server: Running, path: str, seconds: float, *,
         before = procstat.cpu_seconds(server.pid)
         start = time.monotonic()
         # -t before -n: -t alone implies -n 50000, a later -n raises the cap.
-        output = _run([*base, "-t", f"{seconds:g}", "-n", str(AB_MAX_REQUESTS), "-e", csv.name,
-                       url], seconds)
+        output = _run(
+            [*base, "-t", f"{seconds:g}", "-n", str(AB_MAX_REQUESTS), "-e", csv.name, url], seconds
+        )
         wall = time.monotonic() - start
         cpu = procstat.cpu_seconds(server.pid) - before
         csv_text = csv.read()

@@ -49,11 +49,13 @@ def write_site(root: Path) -> None:
     body = []
     for i in range(STYLESHEETS):
         (site / "css" / f"s{i}.css").write_text(
-            "".join(f".c{i}-{j} {{ margin: {j}px; color: #{j:06x}; }}\n" for j in range(60)))
+            "".join(f".c{i}-{j} {{ margin: {j}px; color: #{j:06x}; }}\n" for j in range(60))
+        )
         head.append(f'<link rel="stylesheet" href="css/s{i}.css">')
     for i in range(SCRIPTS):
         (site / "js" / f"a{i}.js").write_text(
-            "".join(f"function f{i}_{j}(x) {{ return x * {j} + {i}; }}\n" for j in range(60)))
+            "".join(f"function f{i}_{j}(x) {{ return x * {j} + {i}; }}\n" for j in range(60))
+        )
         body.append(f'<script src="js/a{i}.js"></script>')
     for i in range(IMAGES):
         (site / "img" / f"p{i}.png").write_bytes(bytes((i * 7 + j) % 256 for j in range(4096)))
@@ -61,8 +63,11 @@ def write_site(root: Path) -> None:
     (site / "img" / "icon.png").write_bytes(bytes(range(256)) * 4)
     (site / "index.html").write_text(
         "<!doctype html>\n<html><head><meta charset=utf-8><title>30 resources</title>\n"
-        + "\n".join(head) + "\n</head><body>\n<h1>A page with 30 resources</h1>\n"
-        + "\n".join(body) + "\n</body></html>\n")
+        + "\n".join(head)
+        + "\n</head><body>\n<h1>A page with 30 resources</h1>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
 
 
 @dataclass
@@ -92,8 +97,15 @@ def _ms(seconds: float | None) -> float | None:
 def _browser(url: str) -> float:
     env = dict(os.environ, PYTHONPATH=str(SERVICES))
     start = time.perf_counter()
-    done = subprocess.run([PYTHON, "-m", "socketlab.browser", "--json", url], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT, check=False)
+    done = subprocess.run(
+        [PYTHON, "-m", "socketlab.browser", "--json", url],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+        check=False,
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"browser failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -108,9 +120,21 @@ def _wget(url: str) -> float:
     try:
         start = time.perf_counter()
         done = subprocess.run(
-            ["wget", "--page-requisites", "--no-verbose", "-e", "robots=off",
-             "--directory-prefix", str(target), url],
-            capture_output=True, text=True, timeout=CLIENT_TIMEOUT, check=False)
+            [
+                "wget",
+                "--page-requisites",
+                "--no-verbose",
+                "-e",
+                "robots=off",
+                "--directory-prefix",
+                str(target),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT,
+            check=False,
+        )
         wall = time.perf_counter() - start
         if done.returncode != 0:
             raise RuntimeError(f"wget failed ({done.returncode}): {done.stderr[-2000:]}")

@@ -121,8 +121,13 @@ def parse_ab(output: str, csv: str | None = None) -> LoadResult:
         )
         if kinds is not None:
             names = ("connect", "receive", "length", "exceptions")
-            detail.update({f"failed/{n}": int(v) for n, v in zip(names, kinds.groups(), strict=True)
-                           if int(v)})
+            detail.update(
+                {
+                    f"failed/{n}": int(v)
+                    for n, v in zip(names, kinds.groups(), strict=True)
+                    if int(v)
+                }
+            )
     for label, key in (("Write errors", "write"), ("Non-2xx responses", "non-2xx")):
         value = int(number(label, "0"))
         if value:

@@ -184,7 +184,7 @@ try:
 except urllib.error.HTTPError as exc:
     print(exc.read().decode())
     sys.exit(1)
-' "http://127.0.0.1:8474/proxies/$profile" <<<"$step") || {
+' "http://127.0.0.1:${IMPAIR_API_PORT:-8474}/proxies/$profile" <<<"$step") || {
 			echo "impair: the relay refused: $reply" >&2
 			exit 1
 		}

@@ -41,7 +41,7 @@ lab_uid=10001
 #   ca-certificates  so that TLS tools work if a lab ever needs them
 #   iptables       kernel packet loss (`statistic` match) for `make impair SERVICE=... LOSS=20%`,
 #                  run from a helper container with NET_ADMIN, never by a service
-#   slowhttptest   slow-client attacks (slowloris, slow body, slow read): exercise 13
+#   slowhttptest   slow-client attacks (slowloris, slow body, slow read): exercise 17
 # `passwd` (useradd) and `login` are Priority: required, so minbase already has them.
 packages=(python3 iproute2 iputils-ping netcat-openbsd curl procps tcpdump dnsutils ca-certificates
     iptables slowhttptest)

@@ -6,15 +6,21 @@ option, and resolves each value with this precedence (lowest first)::
 
     default  <  config file (TOML, read with tomllib)  <  SOCKETLAB_<NAME>  <  --flag
 
-A bad value anywhere names the key, where it came from and what was expected, and
-:func:`load` exits with status 2 (the ``argparse`` convention for usage errors). A config file is
-data: it is parsed with :mod:`tomllib`, never evaluated.
+A config file may set any subset of the keys; the others keep their defaults (or what the
+environment and flags say). Every problem is reported at once, one line each, naming the key,
+where it came from (``file:line`` for a config file: :func:`key_lines` finds the line, since
+:mod:`tomllib` gives no positions) and what was expected; an unknown key names the closest known
+one ("did you mean 'workers'?"). Then :func:`load` exits with status 2 (the ``argparse``
+convention for usage errors). A config file is data: it is parsed with :mod:`tomllib`, never
+evaluated.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +43,12 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class SettingsError(Exception):
-    """A setting has a bad value; the message names the key and what was expected."""
+    """One or more settings are wrong; each problem is one line naming the key and what was
+    expected (``problems``), and ``str()`` of the error is those lines joined."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems: tuple[str, ...] = problems
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,7 @@ class Setting:
     ``name`` uses underscores (``max_children``); the flag is ``--max-children`` and the
     environment variable ``SOCKETLAB_MAX_CHILDREN``. ``minimum``/``maximum`` bound numbers,
     ``choices`` bounds strings, and ``check`` may reject a value with a ``ValueError`` whose text
-    says what is expected.
+    says what is expected. A list given as text (environment, flag) is split at ``separator``.
     """
 
     name: str
@@ -59,6 +70,7 @@ class Setting:
     maximum: float | None = None
     check: Callable[[Any], None] | None = None
     metavar: str | None = None
+    separator: str = ","
 
     @property
     def flag(self) -> str:
@@ -81,9 +93,14 @@ class Setting:
             text += f" of at most {_num(self.maximum)}"
         return text
 
-    def convert(self, raw: Any, origin: str) -> Any:
-        """Turn a raw value (a TOML value, or a string from env/argv) into this setting's type."""
-        value = self._coerce(raw, origin)
+    def convert(self, raw: Any, origin: str, *, typed: bool = False) -> Any:
+        """Turn a raw value into this setting's type; raise SettingsError naming ``origin``.
+
+        ``typed``: the value comes from a TOML file, which has types of its own, so a string
+        there is never parsed as a number (``port = "8080"`` is an error); strings from the
+        environment and from flags are parsed.
+        """
+        value = self._coerce(raw, from_text=isinstance(raw, str) and not typed)
         if value is None:
             raise SettingsError(
                 f"{origin}: '{self.name}' expects {self.expected()}, got {_show(raw)}"
@@ -110,8 +127,7 @@ class Setting:
                 raise SettingsError(f"{origin}: '{self.name}' {exc}, got {_show(raw)}") from None
         return value
 
-    def _coerce(self, raw: Any, origin: str) -> Any:
-        from_text = isinstance(raw, str) and not origin.endswith(".toml")
+    def _coerce(self, raw: Any, *, from_text: bool) -> Any:
         if self.type is bool:
             if isinstance(raw, bool):
                 return raw
@@ -146,7 +162,7 @@ class Setting:
             if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
                 return list(raw)
             if from_text:
-                return [item.strip() for item in raw.split(",") if item.strip()]
+                return [item.strip() for item in raw.split(self.separator) if item.strip()]
             return None
         raise TypeError(f"unsupported setting type {self.type!r}")  # a bug in the table
 
@@ -163,17 +179,144 @@ def _show(raw: Any) -> str:
     return f"{raw!r} ({type(raw).__name__})"
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """A parsed TOML config file: its values, and the line each key is set on (for errors)."""
+
+    name: str
+    values: dict[str, Any]
+    lines: dict[tuple[str, ...], int]
+
+    def where(self, *key: str) -> str:
+        """``name:line`` for a key (``name`` alone if the line cannot be found)."""
+        line = self.lines.get(key)
+        return f"{self.name}:{line}" if line is not None else self.name
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a TOML file; a missing or malformed file raises SettingsError."""
+    return read_config(path).values
+
+
+def read_config(path: Path) -> ConfigFile:
+    """Parse a TOML file and find the line of every key; SettingsError if it is unusable."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise SettingsError(f"{path}: config file not found") from None
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path}: not valid TOML: the file is not UTF-8") from None
+    try:
+        values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    return ConfigFile(str(path), values, key_lines(text))
+
+
+# A TOML key: bare (A-Za-z0-9_-), "basic" or 'literal', joined by dots (TOML 1.0 §Keys).
+_KEY_PART = r'(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\')'
+_DOTTED_KEY = rf"{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*"
+_KEY_LINE = re.compile(rf"[ \t]*({_DOTTED_KEY})[ \t]*=")
+_TABLE_LINE = re.compile(rf"[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*\]\]?")
+_PART = re.compile(_KEY_PART)
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _key_parts(dotted: str) -> tuple[str, ...]:
+    parts = []
+    for match in _PART.finditer(dotted):
+        part = match.group()
+        if part.startswith('"'):
+            part = re.sub(
+                r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)",
+                lambda m: (
+                    chr(int(m.group(1)[1:], 16))
+                    if m.group(1)[0] in "uU"
+                    else _ESCAPES.get(m.group(1), m.group(1))
+                ),
+                part[1:-1],
+            )
+        elif part.startswith("'"):
+            part = part[1:-1]
+        parts.append(part)
+    return tuple(parts)
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The 1-based line where each key path is first defined, from the TOML source text.
+
+    tomllib reports no positions, so the text is scanned: ``[table]`` and ``[[array]]`` headers
+    set the current table (an array of tables is not indexed: its keys map to their first
+    occurrence), ``a.b = 1`` defines ``a`` and ``a.b`` (prefixed by the current table), and lines
+    inside multi-line strings and multi-line arrays are skipped. The result is only used to
+    point at a line in an error message; a key the scan cannot place is reported without one.
+    """
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    in_string: str | None = None  # the closing quote of the multi-line string we are inside
+    depth = 0  # open brackets of a multi-line array (or inline table) value
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_string is not None:
+            if line.count(in_string) % 2 == 1:
+                in_string = None
+            continue
+        if depth > 0:
+            depth = max(0, depth + _bracket_balance(line))
+            continue
+        header = _TABLE_LINE.match(line)
+        if header is not None and not _KEY_LINE.match(line):
+            table = _key_parts(header.group(2))
+            for end in range(1, len(table) + 1):
+                found.setdefault(table[:end], number)
+            continue
+        match = _KEY_LINE.match(line)
+        if match is None:
+            continue
+        path = table + _key_parts(match.group(1))
+        for end in range(len(table) + 1, len(path) + 1):
+            found.setdefault(path[:end], number)
+        value = line[match.end() :]
+        for quote in ('"""', "'''"):
+            if value.lstrip().startswith(quote) and value.count(quote) % 2 == 1:
+                in_string = quote
+                break
+        else:
+            depth = max(0, _bracket_balance(value))
+    return found
+
+
+def _bracket_balance(text: str) -> int:
+    """Opening minus closing brackets and braces outside strings and comments."""
+    balance = 0
+    quote = ""
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "#":
+            break
+        elif char in "[{":
+            balance += 1
+        elif char in "]}":
+            balance -= 1
+    return balance
+
+
+def _unknown_key(key: str, known: Sequence[str], is_table: bool) -> str:
+    what = "table" if is_table else "key"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown {what} '{key}' (did you mean '{close[0]}'?)"
+    return f"unknown {what} '{key}' (known keys: {', '.join(sorted(known))})"
 
 
 def resolve(
@@ -181,43 +324,53 @@ def resolve(
     *,
     file_values: Mapping[str, Any] | None = None,
     file_name: str = "config",
+    config: ConfigFile | None = None,
     environ: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
-    required: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Merge defaults, file, environment and flags; raise SettingsError on a bad value.
+    """Merge defaults, file, environment and flags; raise SettingsError listing every problem.
 
-    Unknown keys in the file are errors (a typo must not be silently ignored). ``required`` names
-    keys that must come from the file when a file is given (the config file documents the
-    service, so it must be complete).
+    The file (``config``, or bare ``file_values`` named ``file_name``) may set any subset of the
+    keys. Unknown keys are errors (a typo must not be silently ignored), each with the closest
+    known key as a suggestion.
     """
     by_name = {s.name: s for s in table}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {s.name: s.default for s in table}
+    problems: list[str] = []
+    if config is None and file_values is not None:
+        config = ConfigFile(file_name, dict(file_values), {})
 
-    if file_values is not None:
-        for key in file_values:
+    if config is not None:
+        for key, raw in config.values.items():
+            where = config.where(key)
             if key not in by_name:
-                known = ", ".join(sorted(by_name))
-                raise SettingsError(f"{file_name}: unknown key '{key}' (known keys: {known})")
-        for key in required:
-            if key not in file_values:
-                setting = by_name[key]
-                raise SettingsError(
-                    f"{file_name}: missing key '{key}': expected {setting.expected()}"
+                problems.append(
+                    f"{where}: " + _unknown_key(key, list(by_name), isinstance(raw, dict))
                 )
-        for key, raw in file_values.items():
-            values[key] = by_name[key].convert(raw, file_name)
+                continue
+            try:
+                values[key] = by_name[key].convert(raw, where, typed=True)
+            except SettingsError as exc:
+                problems.extend(exc.problems)
 
     for setting in table:
         if setting.env in environ:
-            values[setting.name] = setting.convert(
-                environ[setting.env], f"environment variable {setting.env}"
-            )
+            try:
+                values[setting.name] = setting.convert(
+                    environ[setting.env], f"environment variable {setting.env}"
+                )
+            except SettingsError as exc:
+                problems.extend(exc.problems)
 
     for key, raw in (flags or {}).items():
         if raw is not None:
-            values[key] = by_name[key].convert(raw, f"flag {by_name[key].flag}")
+            try:
+                values[key] = by_name[key].convert(raw, f"flag {by_name[key].flag}")
+            except SettingsError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise SettingsError(*problems)
     return values
 
 
@@ -285,11 +438,11 @@ def load(
     prog: str,
     description: str,
     config_flag: bool = False,
-    required_in_file: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
-    """Parse ``argv`` for a service and return its settings; exit 2 with one line on a bad value.
+    """Parse ``argv`` for a service and return its settings; on bad values exit 2 with one
+    line per problem (every problem at once, no traceback).
 
     ``extra`` may add positional arguments or flags that are not settings (they are returned
     unchanged in the namespace).
@@ -301,26 +454,23 @@ def load(
     names = {s.name for s in table}
     flags = {k: v for k, v in vars(args).items() if k in names}
     try:
-        file_values = None
-        file_name = "config"
-        config = getattr(args, "config", None)
-        if config_flag and config:
-            path = Path(config)
-            file_values = read_config_file(path)
-            file_name = str(path)
-        values = resolve(
-            table,
-            file_values=file_values,
-            file_name=file_name,
-            environ=environ,
-            flags=flags,
-            required=required_in_file,
-        )
+        config = None
+        config_path = getattr(args, "config", None)
+        if config_flag and config_path:
+            config = read_config(Path(config_path))
+        values = resolve(table, config=config, environ=environ, flags=flags)
     except SettingsError as exc:
-        parser.exit(2, f"{prog}: error: {exc}\n")
+        parser.exit(2, "".join(f"{prog}: error: {problem}\n" for problem in exc.problems))
     for key, value in values.items():
         setattr(args, key, value)
     return args
+
+
+def check_directory(value: str) -> None:
+    """A ``check`` for a directory setting: it must exist ('' is allowed: "none"), so that a
+    wrong path in a file is reported with the file's other problems, not after them."""
+    if value and not os.path.isdir(value):
+        raise ValueError("expects an existing directory")
 
 
 def port_setting(default: int, help: str, name: str = "port") -> Setting:

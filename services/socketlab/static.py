@@ -6,8 +6,17 @@ One implementation for both web servers. What it guarantees:
   encoded slashes and invalid UTF-8 are refused), ``..`` segments are refused, dot-files are
   hidden, and the final path is resolved with symlinks and must still lie under the root.
 * ``Content-Type`` from a fixed table (never the host's /etc/mime.types, so every image answers
-  the same), ``charset=utf-8`` for text; ``Last-Modified`` and a strong ``ETag`` with 304 answers
-  to ``If-None-Match`` and ``If-Modified-Since`` (RFC 9110 §13).
+  the same), ``charset=utf-8`` for text; ``Last-Modified`` and a strong ``ETag``; the
+  preconditions of RFC 9110 §13.2.2 in their order (If-Match and If-Unmodified-Since give 412,
+  If-None-Match and If-Modified-Since 304).
+* Range requests (RFC 9110 §14): ``Accept-Ranges: bytes``; one range of a GET (``bytes=0-99``,
+  ``bytes=500-``, the suffix ``bytes=-500``) is answered 206 with ``Content-Range``, a range
+  wholly past the end 416 with ``Content-Range: bytes */<size>``, and ``If-Range`` (an ETag or
+  the Last-Modified date) turns a stale client's range into the whole file. Several ranges are
+  answered with the whole file (200). HEAD ignores Range (§14.2 defines it for GET only), so a
+  HEAD shows what a plain GET gets. ``curl -C -`` resumes, a video element seeks.
+* ``Cache-Control`` from rules (``PATTERN=VALUE``, the first whose pattern matches the file's
+  path under the root wins, see :func:`parse_cache_rules`); none by default.
 * Small files are kept in a bounded in-memory cache (checked against size and mtime on every
   request) and sent together with the head in one send; large files are streamed with
   ``sendfile(2)`` and never read into memory.
@@ -20,14 +29,17 @@ import stat
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
 
 from .http import errors
+from .http.conditional import ByteRange, RangeNotSatisfiable, byte_range, precondition
 from .http.connection import Exchange
-from .http.writer import FieldBlock, http_date
+from .http.writer import FieldBlock, check_field, http_date
+from .settings import Setting
 
 ALLOWED_METHODS: Final = ("GET", "HEAD")
 
@@ -73,6 +85,13 @@ CONTENT_TYPES: Final = {
     ".woff2": "font/woff2",
     ".pdf": "application/pdf",
     ".wasm": "application/wasm",
+    # Media: a <video> or <audio> element seeks with Range requests (answered 206).
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".ogv": "video/ogg",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".wav": "audio/wav",
     ".har": "application/json",
     ".toml": "text/plain; charset=utf-8",
     ".py": "text/plain; charset=utf-8",
@@ -80,6 +99,61 @@ CONTENT_TYPES: Final = {
 DEFAULT_TYPE: Final = "application/octet-stream"
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+@dataclass(frozen=True)
+class CacheRule:
+    """``Cache-Control: value`` for files whose path under the root matches ``pattern``.
+
+    The pattern is an fnmatch pattern (case-sensitive) against the path with a leading slash:
+    ``*.css``, ``/img/*`` (``*`` also matches ``/``, so that is everything below /img/),
+    ``/index.html``. A directory's index is matched as ``/dir/index.html``.
+    """
+
+    pattern: str
+    value: str
+
+    def matches(self, path: str) -> bool:
+        return fnmatchcase(path, self.pattern)
+
+
+def parse_cache_rules(entries: Iterable[str]) -> tuple[CacheRule, ...]:
+    """Rules from ``PATTERN=VALUE`` texts (split at the first ``=``); ValueError says what is
+    wrong with a bad one (no ``=``, an empty side, a value that cannot be a field value)."""
+    rules = []
+    for entry in entries:
+        pattern, equals, value = entry.partition("=")
+        pattern, value = pattern.strip(), value.strip()
+        if not equals or not pattern or not value:
+            raise ValueError(
+                f"expects PATTERN=VALUE entries such as '*.css=max-age=3600', not {entry!r}"
+            )
+        try:
+            check_field("Cache-Control", value)
+        except ValueError:
+            raise ValueError(
+                f"has a Cache-Control value that is not a valid field value: {value!r}"
+            ) from None
+        rules.append(CacheRule(pattern, value))
+    return tuple(rules)
+
+
+def check_cache_rules(entries: list[str]) -> None:
+    """A settings ``check``: raise ValueError for a bad rule (see :func:`parse_cache_rules`)."""
+    parse_cache_rules(entries)
+
+
+CACHE_CONTROL_SETTING: Final = Setting(
+    "cache_control",
+    list,
+    [],
+    "Cache-Control per static file, as PATTERN=VALUE rules, the first match wins "
+    "('*.css=max-age=3600'; as text, rules are separated by ';')",
+    check=check_cache_rules,
+    metavar="PATTERN=VALUE;...",
+    separator=";",
+)
+"""The setting both web servers share: none by default, so no answer carries Cache-Control."""
 
 
 def content_type(name: str) -> str:
@@ -142,9 +216,11 @@ class _Entry:
 
 
 class StaticFiles:
-    """Answers GET and HEAD for files under ``root``."""
+    """Answers GET and HEAD for files under ``root``, with ``Cache-Control`` from ``cache_rules``
+    (the first rule that matches a file's path under the root; none matching, no field)."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], cache_rules: Sequence[CacheRule] = ()) -> None:
+        self.cache_rules = tuple(cache_rules)
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
             raise NotADirectoryError(f"document root {self.root} is not a directory")
@@ -225,19 +301,55 @@ class StaticFiles:
             return
         entry = self._entry(path, st)
         headers = request.headers
-        if _not_modified(
-            headers.get("if-none-match"),
-            headers.get("if-modified-since"),
-            entry.etag,
-            st.st_mtime,
-        ):
+        verdict = precondition(request.method, headers, entry.etag, st.st_mtime)
+        if verdict == 304:
+            # §15.4.5: the fields a 200 would carry that describe the representation.
             exchange.respond(304, entry.headers)
             return
-        self._send(exchange, 200, path, entry)
+        if verdict == 412:
+            exchange.note = "precondition failed"
+            exchange.respond(
+                412,
+                [("Content-Type", "text/plain; charset=utf-8")],
+                b"412 Precondition Failed: the file is not the version the request names\n",
+            )
+            return
+        part = None
+        if request.method == "GET":  # §14.2: range handling is defined for GET only
+            try:
+                part = byte_range(headers, entry.size, entry.etag, st.st_mtime)
+            except RangeNotSatisfiable as exc:
+                exchange.note = "range not satisfiable"
+                exchange.respond(
+                    416,
+                    [
+                        ("Content-Range", exc.content_range),
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                    ],
+                    f"416 Range Not Satisfiable: the file has {exc.size} bytes\n".encode(),
+                )
+                return
+        self._send(exchange, 200, path, entry, part)
 
-    def _send(self, exchange: Exchange, status: int, path: str, entry: _Entry) -> None:
+    def _send(
+        self,
+        exchange: Exchange,
+        status: int,
+        path: str,
+        entry: _Entry,
+        part: ByteRange | None = None,
+    ) -> None:
+        if part is not None:
+            status = 206
+            headers: FieldBlock | list[tuple[str, str]] = [
+                *entry.headers,
+                ("Content-Range", part.content_range),
+            ]
+        else:
+            headers = entry.headers
         if entry.body is not None:
-            exchange.respond(status, entry.headers, entry.body)
+            body = entry.body if part is None else entry.body[part.first : part.last + 1]
+            exchange.respond(status, headers, body)
             return
         try:
             handle = open(path, "rb")  # noqa: SIM115 -- closed below, after sendfile
@@ -245,8 +357,16 @@ class StaticFiles:
             raise errors.NotFound("file vanished") from None
         with handle:
             size = os.fstat(handle.fileno()).st_size
-            exchange.start(status, entry.headers, length=size)
-            exchange.send_file(handle, 0, size)
+            if part is None:
+                offset, count = 0, size
+            elif part.size != size:
+                # Changed between stat() and open(): the range named the old file, and a part
+                # of the new one under the old validators would be a torn answer.
+                raise errors.NotFound("file changed while being opened")
+            else:
+                offset, count = part.first, part.length
+            exchange.start(status, headers, length=count)
+            exchange.send_file(handle, offset, count)
 
     def not_found(self, exchange: Exchange, detail: str = "") -> None:
         """Answer 404 with the site's own 404.html when there is one."""
@@ -280,14 +400,19 @@ class StaticFiles:
                 self._cache.move_to_end(path)
                 return hit
         etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+        fields = [
+            ("Content-Type", content_type(path)),
+            ("Last-Modified", http_date(st.st_mtime)),
+            ("ETag", etag),
+            ("Accept-Ranges", "bytes"),
+        ]
+        if self.cache_rules:
+            relative = "/" + os.path.relpath(path, self._root).replace(os.sep, "/")
+            rule = next((r for r in self.cache_rules if r.matches(relative)), None)
+            if rule is not None:
+                fields.append(("Cache-Control", rule.value))
         # A FieldBlock: checked and encoded once here, copied into every response for the file.
-        headers = FieldBlock(
-            (
-                ("Content-Type", content_type(path)),
-                ("Last-Modified", http_date(st.st_mtime)),
-                ("ETag", etag),
-            )
-        )
+        headers = FieldBlock(fields)
         body = None
         if st.st_size <= SMALL_FILE:
             try:
@@ -310,20 +435,3 @@ class StaticFiles:
                 if evicted.body is not None:
                     self._cache_bytes -= len(evicted.body)
         return entry
-
-
-def _not_modified(
-    if_none_match: str | None, if_modified_since: str | None, etag: str, mtime: float
-) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match wins; If-Modified-Since only counts without it."""
-    if if_none_match is not None:
-        tags = [t.strip() for t in if_none_match.split(",")]
-        # Weak comparison (§8.8.3.2) for If-None-Match: W/"x" matches "x".
-        return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
-    if if_modified_since is not None:
-        try:
-            since = parsedate_to_datetime(if_modified_since).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return False  # §13.1.3: an invalid date is ignored
-        return int(mtime) <= since
-    return False

@@ -24,8 +24,20 @@ pytestmark = pytest.mark.integration
 
 SERVICE = "multiprocess-web"
 PORT = 8888
-WHOAMI_KEYS = {"client_ip", "client_port", "server_ip", "server_port", "hostname", "pid",
-               "thread", "request_index", "headers", "worker_pid", "parent_pid", "mode"}
+WHOAMI_KEYS = {
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "hostname",
+    "pid",
+    "thread",
+    "request_index",
+    "headers",
+    "worker_pid",
+    "parent_pid",
+    "mode",
+}
 # Seconds for one HTTP request from the host; the server answers in milliseconds.
 HTTP_TIMEOUT = 10.0
 # The slow requests: each takes SLOW seconds; two at once must be done well before 2 x SLOW.
@@ -60,8 +72,7 @@ print(json.dumps({"elapsed": time.monotonic() - started, "results": results}))
 
 
 def from_client(lab: Lab, client: Container, host: str, path: str, count: int) -> dict[str, Any]:
-    result: dict[str, Any] = lab.python(client, SLOW_FROM_CLIENT, host, str(PORT), path,
-                                        str(count))
+    result: dict[str, Any] = lab.python(client, SLOW_FROM_CLIENT, host, str(PORT), path, str(count))
     return result
 
 
@@ -69,7 +80,11 @@ def test_image_declares_healthcheck_user_and_command(lab: Lab) -> None:
     config: dict[str, Any] = lab.client.images.get(lab.images.tag(SERVICE)).attrs["Config"]
     assert config["User"] == "lab"
     assert config["Healthcheck"]["Test"] == [
-        "CMD", "python3", "-m", "socketlab.healthcheck", "http://127.0.0.1:8888/healthz",
+        "CMD",
+        "python3",
+        "-m",
+        "socketlab.healthcheck",
+        "http://127.0.0.1:8888/healthz",
     ]
     assert config["Cmd"][:3] == ["python3", "-m", "socketlab.multiprocess_web"]
     assert config.get("Entrypoint") in (None, []), "the supervisor must be PID 1, not a shell"
@@ -104,8 +119,9 @@ def test_two_slow_requests_at_once_take_the_time_of_one(
         report = from_client(lab, client, SERVICE, f"/delay/{SLOW:g}", 2)
         context = lab.describe(web)
     else:
-        with lab.service(SERVICE, lab_network, "multiprocess-fork",
-                         env={"SOCKETLAB_MODE": "fork"}) as forking:
+        with lab.service(
+            SERVICE, lab_network, "multiprocess-fork", env={"SOCKETLAB_MODE": "fork"}
+        ) as forking:
             report = from_client(lab, client, "multiprocess-fork", f"/delay/{SLOW:g}", 2)
             context = lab.describe(forking)
     results = report["results"]
@@ -131,8 +147,7 @@ def test_host_gets_the_dynamic_site_static_files_and_health(
     assert css.status_code == 200
     assert css.headers["Content-Type"].startswith("text/css")
     assert int(css.headers["X-Worker-Pid"]) > 1
-    posted = http.post(f"{base}/register.py", data={"firstname": "<i>x</i>"},
-                       timeout=HTTP_TIMEOUT)
+    posted = http.post(f"{base}/register.py", data={"firstname": "<i>x</i>"}, timeout=HTTP_TIMEOUT)
     assert "&lt;i&gt;x&lt;/i&gt;" in posted.text
     assert http.get(f"{base}/healthz", timeout=HTTP_TIMEOUT).text == "ok\n"
 
@@ -143,8 +158,11 @@ def test_docker_stop_drains_an_in_flight_request_and_exits_0(
     with lab.service(SERVICE, lab_network, "multiprocess-stop") as web:
         wrapped = web.get_wrapped_container()
         reports: list[dict[str, Any]] = []
-        request = threading.Thread(target=lambda: reports.append(
-            from_client(lab, client, "multiprocess-stop", f"/delay/{SLOW:g}", 1)))
+        request = threading.Thread(
+            target=lambda: reports.append(
+                from_client(lab, client, "multiprocess-stop", f"/delay/{SLOW:g}", 1)
+            )
+        )
         request.start()
         time.sleep(0.8)  # the request is in flight
         started = time.monotonic()

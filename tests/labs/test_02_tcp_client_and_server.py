@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.running_lab import LINE_WAIT, Lines, RunningLab, docker_exec, say
+from tests.support.running_lab import LAB_PREFIX, LINE_WAIT, Lines, RunningLab, docker_exec, say
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.labs
@@ -65,9 +65,9 @@ def test_both_ends_see_the_same_connection_mirrored(lab: RunningLab) -> None:
         assert len(on_server) == len(on_client) == 4, (on_server, on_client)
         server_local, server_peer = on_server[2:]
         client_local, client_peer = on_client[2:]
-        assert server_local == client_peer == f"10.30.80.10:{PORT}"
+        assert server_local == client_peer == f"{LAB_PREFIX}.10:{PORT}"
         assert server_peer == client_local
-        assert client_local.startswith("10.30.80.40:")
+        assert client_local.startswith(f"{LAB_PREFIX}.40:")
 
 
 def test_connecting_to_a_closed_port_is_refused(lab: RunningLab) -> None:
@@ -95,6 +95,6 @@ def test_tcpdump_shows_the_three_way_handshake(lab: RunningLab) -> None:
     flags = [line.split("Flags [", 1)[1].split("]", 1)[0] for line in packets]
     assert flags == ["S", "S.", "."], packets
     browser = packets[0].split()[2]
-    assert browser.startswith("10.30.80.40.")
-    assert packets[0].split()[4] == f"10.30.80.10.{PORT}:"
-    assert packets[1].split()[2:5] == [f"10.30.80.10.{PORT}", ">", f"{browser}:"]
+    assert browser.startswith(f"{LAB_PREFIX}.40.")
+    assert packets[0].split()[4] == f"{LAB_PREFIX}.10.{PORT}:"
+    assert packets[1].split()[2:5] == [f"{LAB_PREFIX}.10.{PORT}", ">", f"{browser}:"]

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from tests.support.running_lab import Lines, RunningLab, docker_exec, run, say
+from tests.support.running_lab import LAB_PREFIX, Lines, RunningLab, docker_exec, run, say
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.labs
 
-WELCOME = re.compile(r"WELCOME (\S+) 10\.30\.80\.40:(\d+) \d+")
+WELCOME = re.compile(rf"WELCOME (\S+) {re.escape(LAB_PREFIX)}\.40:(\d+) \d+")
 HEALTHY_WAIT = 60.0
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.running_lab import RunningLab
+from tests.support.running_lab import LAB_PREFIX, RunningLab
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.labs
@@ -73,7 +73,7 @@ else:
 sock.close()
 print(json.dumps({"port": port, "status": int(data.split()[1])}))
 """
-SERVER = "10.30.80.10:8080"
+SERVER = f"{LAB_PREFIX}.10:8080"
 # Seconds for the second side's FIN to arrive and the first side to reach TIME-WAIT.
 CLOSE_WAIT = 10.0
 
@@ -89,7 +89,7 @@ def test_the_side_that_closed_first_keeps_time_wait(
     mode = "server" if first == "threaded-web" else "client"
     done = json.loads(lab.exec("browser", "python3", "-c", CLOSE_IN_ORDER, mode).stdout)
     assert done["status"] == 200, done
-    client = f"10.30.80.40:{done['port']}"
+    client = f"{LAB_PREFIX}.40:{done['port']}"
     # ss lists local address, then peer: each side sees the pair from its own end.
     pairs = {"threaded-web": (SERVER, client), "browser": (client, SERVER)}
     wait_until(

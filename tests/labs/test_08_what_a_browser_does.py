@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.support.running_lab import RunningLab
+from tests.support.running_lab import LAB_PREFIX, RunningLab
 
 pytestmark = pytest.mark.labs
 
@@ -42,7 +42,7 @@ def test_browser_loads_the_page_and_its_resources_over_fewer_connections(
     assert rows[0]["type"] == "document", out
     assert {row["type"] for row in rows} == {"document", "stylesheet", "script", "image", "icon"}
     assert {row["status"] for row in rows} == {"200"}
-    assert {row["remote"] for row in rows} == {"10.30.80.10:8080"}
+    assert {row["remote"] for row in rows} == {f"{LAB_PREFIX}.10:8080"}
     assert any(row["url"] == "/favicon.ico" for row in rows)
     summary = SUMMARY.search(out)
     assert summary, out
@@ -63,5 +63,5 @@ def test_server_log_shows_the_browsers_connections(
     assert len(rows) == 5, f"not the page's five requests in the report:\n{out}"
     log = lab.logs("threaded-web", since=str(int(started) - 1))
     for row in rows:
-        wanted = f'10.30.80.40:{row["local"]} "GET {row["url"]} HTTP/1.1" 200'
+        wanted = f'{LAB_PREFIX}.40:{row["local"]} "GET {row["url"]} HTTP/1.1" 200'
         assert wanted in log, f"no {wanted!r} in threaded-web's log"

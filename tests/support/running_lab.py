@@ -22,6 +22,11 @@ from tests.support.paths import LAB_SCRIPTS as SCRIPTS
 from tests.support.processes import CommandResult
 
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "socketlab")
+# The lab's subnet and network name, as compose.yaml takes them from the environment (or .env's
+# defaults, which the exercise texts show): check-labs then checks a second lab on the same
+# engine too (make check-labs COMPOSE_PROJECT_NAME=lab2 LAB_SUBNET_PREFIX=10.31.80 ...).
+LAB_PREFIX = os.environ.get("LAB_SUBNET_PREFIX", "10.30.80")
+LABNET = os.environ.get("LABNET_NAME", "labnet")
 # The services `make up` starts; the exercises use every one of them.
 SERVICES = (
     "threaded-web",

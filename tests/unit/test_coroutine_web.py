@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 import requests
 
+from socketlab import settings
 from socketlab.coroutine_web import CoroutineServer, labapp
+from socketlab.coroutine_web import config as config_module
 from socketlab.coroutine_web.connection import HIGH_WATER
 from socketlab.http.connection import ConnectionConfig
 from tests.support.asgi_validate import Receive, Scope, Send, Validator
@@ -436,8 +438,18 @@ def test_the_shipped_config_file_is_complete_and_valid(tmp_path: Path) -> None:
     shutil.copy(config, tmp_path / "c.toml")
     result = run("--config", str(config), "--help")
     assert result.returncode == 0
+    # Any subset of keys may be set (the rest keep their defaults), but a misspelt one is named,
+    # with its line and the closest known key.
+    shorter = tmp_path / "shorter.toml"
+    shorter.write_text(config.read_text().replace("lifespan = ", "# lifespan = "))
+    args = settings.load(
+        config_module.SETTINGS, ["--config", str(shorter)], prog="p", description="",
+        config_flag=True, environ={},
+    )  # fmt: skip
+    lifespan = next(row for row in config_module.SETTINGS if row.name == "lifespan")
+    assert args.lifespan == lifespan.default
     broken = tmp_path / "broken.toml"
-    broken.write_text(config.read_text().replace("lifespan = ", "# lifespan = "))
+    broken.write_text(config.read_text().replace("lifespan = ", "lifespn = "))
     result = run("--config", str(broken))
     assert result.returncode == 2
-    assert "missing key 'lifespan'" in result.stderr
+    assert "unknown key 'lifespn' (did you mean 'lifespan'?)" in result.stderr

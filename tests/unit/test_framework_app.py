@@ -105,8 +105,9 @@ def test_error_details_are_escaped(app: App) -> None:
 
 
 def test_form_and_json_bodies(app: App) -> None:
-    status, _, body = call(app, "POST", "/form", b"a=1&b=%3Cx%3E&a=2",
-                           "application/x-www-form-urlencoded")
+    status, _, body = call(
+        app, "POST", "/form", b"a=1&b=%3Cx%3E&a=2", "application/x-www-form-urlencoded"
+    )
     assert json.loads(body) == [["a", "1"], ["b", "<x>"], ["a", "2"]]
     status, _, body = call(app, "POST", "/json", b'{"k": [1, 2]}', "application/json")
     assert status == 201
@@ -140,9 +141,12 @@ def test_chunked_request_body_is_read_to_its_end() -> None:
     def echo(request: Request) -> Response:
         return Response(request.body(), content_type="application/octet-stream")
 
-    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "PATH_INFO": "/echo",
-                               "wsgi.input": io.BytesIO(b"no length given"),
-                               "wsgi.input_terminated": True}
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/echo",
+        "wsgi.input": io.BytesIO(b"no length given"),
+        "wsgi.input_terminated": True,
+    }
     setup_testing_defaults(environ)
     out: list[bytes] = list(app(environ, lambda status, headers, exc_info=None: None))
     assert out == [b"no length given"]
@@ -152,9 +156,14 @@ def test_chunked_request_body_is_read_to_its_end() -> None:
 
 
 def test_request_helpers() -> None:
-    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/caf\xc3\xa9",
-                               "QUERY_STRING": "a=1&a=2&b=", "HTTP_X_THING": "v",
-                               "HTTP_HOST": "lab:8888", "CONTENT_TYPE": "Text/Plain; charset=x"}
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/caf\xc3\xa9",
+        "QUERY_STRING": "a=1&a=2&b=",
+        "HTTP_X_THING": "v",
+        "HTTP_HOST": "lab:8888",
+        "CONTENT_TYPE": "Text/Plain; charset=x",
+    }
     setup_testing_defaults(environ)
     request = Request(environ)
     assert request.path == "/café"

@@ -21,9 +21,21 @@ from tests.support.raw_http import request
 from tests.support.wsgi_call import call
 
 PAGES = ("index", "about", "contact", "single", "register", "login")
-WHOAMI_KEYS = {"client_ip", "client_port", "server_ip", "server_port", "hostname", "pid",
-               "thread", "request_index", "headers", "method", "target", "http_version",
-               "service"}
+WHOAMI_KEYS = {
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "hostname",
+    "pid",
+    "thread",
+    "request_index",
+    "headers",
+    "method",
+    "target",
+    "http_version",
+    "service",
+}
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -61,8 +73,13 @@ def test_register_form_posts_to_itself() -> None:
 
 
 def test_login_never_echoes_the_password() -> None:
-    status, _, page = call(app, "POST", "/login", b"user=%3Cada%3E&password=hunter2secret",
-                           "application/x-www-form-urlencoded")
+    status, _, page = call(
+        app,
+        "POST",
+        "/login",
+        b"user=%3Cada%3E&password=hunter2secret",
+        "application/x-www-form-urlencoded",
+    )
     assert status == 200
     assert b"&lt;ada&gt;" in page
     assert b"hunter2secret" not in page
@@ -136,8 +153,9 @@ def test_stream_sends_each_line_as_a_chunk() -> None:
 
 def test_whoami_has_threaded_webs_keys_and_the_worker() -> None:
     with gateway_server(app, extra_environ={"socketlab.mode": "prefork"}) as srv:
-        first, second = request(srv.port, b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n" * 2,
-                                ["GET", "GET"])
+        first, second = request(
+            srv.port, b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n" * 2, ["GET", "GET"]
+        )
     doc = first.json()
     assert set(doc) >= WHOAMI_KEYS
     assert doc["service"] == "multiprocess-web"
@@ -155,9 +173,21 @@ def test_whoami_under_another_wsgi_server_uses_environ() -> None:
     assert doc["request_index"] is None
 
 
-@pytest.mark.parametrize("path", ["/", *(f"/{p}.py" for p in PAGES), "/whoami", "/headers",
-                                  "/get?x=1", "/status/404", "/delay/0", "/bytes/16",
-                                  "/stream/3", "/nothing.py"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        *(f"/{p}.py" for p in PAGES),
+        "/whoami",
+        "/headers",
+        "/get?x=1",
+        "/status/404",
+        "/delay/0",
+        "/bytes/16",
+        "/stream/3",
+        "/nothing.py",
+    ],
+)
 def test_the_whole_site_passes_wsgiref_validate_under_the_gateway(path: str) -> None:
     with gateway_server(validator(app)) as srv:
         answer = request(srv.port, f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())[0]

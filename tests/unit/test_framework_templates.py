@@ -16,10 +16,15 @@ def render(source: str, **values: Any) -> str:
 
 
 def test_values_are_escaped_by_default() -> None:
-    out = render("<p title=\"{{ t }}\">{{ v }}</p>", v="<script>alert('x')</script> & co",
-                 t='" onmouseover="steal()')
-    assert out == ("<p title=\"&quot; onmouseover=&quot;steal()\">"
-                   "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co</p>")
+    out = render(
+        '<p title="{{ t }}">{{ v }}</p>',
+        v="<script>alert('x')</script> & co",
+        t='" onmouseover="steal()',
+    )
+    assert out == (
+        '<p title="&quot; onmouseover=&quot;steal()">'
+        "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co</p>"
+    )
 
 
 def test_safe_and_markup_are_not_escaped_twice() -> None:
@@ -38,8 +43,9 @@ def test_dotted_lookup_in_mappings_sequences_and_objects() -> None:
         name = "ada"
         _private = "hidden"
 
-    out = render("{{ d.key }} {{ seq.1 }} {{ user.name }}", d={"key": "k"}, seq=["a", "b"],
-                 user=User())
+    out = render(
+        "{{ d.key }} {{ seq.1 }} {{ user.name }}", d={"key": "k"}, seq=["a", "b"], user=User()
+    )
     assert out == "k b ada"
     with pytest.raises(TemplateError, match="private"):
         Template("{{ user._private }}")
@@ -55,8 +61,10 @@ def test_if_elif_else_and_not() -> None:
 
 
 def test_for_with_unpacking_loop_and_else() -> None:
-    source = ("{% for k, v in pairs %}{{ loop.index }}:{{ k }}={{ v }}"
-              "{% if not loop.last %},{% endif %}{% else %}empty{% endfor %}")
+    source = (
+        "{% for k, v in pairs %}{{ loop.index }}:{{ k }}={{ v }}"
+        "{% if not loop.last %},{% endif %}{% else %}empty{% endfor %}"
+    )
     assert render(source, pairs=[("a", "<1>"), ("b", "2")]) == "1:a=&lt;1&gt;,2:b=2"
     assert render(source, pairs=[]) == "empty"
 
@@ -109,8 +117,9 @@ def test_self_include_is_stopped(tmp_path: Path) -> None:
         Templates(tmp_path).render("loop.html")
 
 
-@pytest.mark.parametrize("name", ["../secret.html", "/etc/passwd", "a/../../b.html", "..",
-                                  "a\\b.html", ""])
+@pytest.mark.parametrize(
+    "name", ["../secret.html", "/etc/passwd", "a/../../b.html", "..", "a\\b.html", ""]
+)
 def test_template_names_cannot_leave_the_folder(tmp_path: Path, name: str) -> None:
     folder = tmp_path / "templates"
     folder.mkdir()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from socketlab import settings
-from socketlab.multiprocess_web import PROG, REQUIRED_IN_FILE, SETTINGS
+from socketlab.multiprocess_web import PROG, SETTINGS
 from socketlab.wsgi.apploader import AppLoadError, load_app
 from tests.support.multiprocess import START_TIMEOUT, config_values, toml_text
 from tests.support.paths import REPO
@@ -38,8 +38,14 @@ def write_config(tmp_path: Path, values: dict[str, Any]) -> Path:
 
 
 def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
-    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
-                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
+    args = settings.load(
+        SETTINGS,
+        ["--config", str(CONFIG)],
+        prog=PROG,
+        description="",
+        config_flag=True,
+        environ={},
+    )
     assert args.mode == "prefork"
     assert args.app == "socketlab.labapp:app"
     lines = CONFIG.read_text().splitlines()
@@ -49,8 +55,14 @@ def test_shipped_config_sets_every_key_with_a_comment_above_it() -> None:
 
 
 def test_shipped_config_values_are_the_documented_defaults() -> None:
-    args = settings.load(SETTINGS, ["--config", str(CONFIG)], prog=PROG, description="",
-                         config_flag=True, required_in_file=REQUIRED_IN_FILE, environ={})
+    args = settings.load(
+        SETTINGS,
+        ["--config", str(CONFIG)],
+        prog=PROG,
+        description="",
+        config_flag=True,
+        environ={},
+    )
     for setting in SETTINGS:
         if setting.name == "host":
             continue  # loopback in the file; the container passes --host 0.0.0.0
@@ -63,7 +75,7 @@ def test_shipped_config_values_are_the_documented_defaults() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"prot": 8888}, r"unknown key 'prot'"),
+        ({"prot": 8888}, r"bad.toml:\d+: unknown key 'prot' \(did you mean 'port'\?\)"),
         ({"workers": "four"}, r"'workers' expects an integer from 1 to 64, got 'four'"),
         ({"workers": 0}, r"'workers' expects an integer from 1 to 64, got 0"),
         ({"mode": "threads"}, r"'mode' expects one of 'fork', 'prefork', got 'threads'"),
@@ -74,8 +86,9 @@ def test_shipped_config_values_are_the_documented_defaults() -> None:
         ({"port": 70000}, r"'port' expects an integer from 0 to 65535"),
     ],
 )
-def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, change: dict[str, Any],
-                                              expected: str) -> None:
+def test_bad_value_is_one_line_naming_the_key(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
     path = write_config(tmp_path, config_values(**change))
     result = run(["--config", str(path)])
     assert result.returncode == 2
@@ -84,13 +97,42 @@ def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, change: dict[str, 
     assert re.search(expected, result.stderr), result.stderr
 
 
-def test_missing_key_is_named(tmp_path: Path) -> None:
-    values = config_values()
-    del values["max_children"]
-    result = run(["--config", str(write_config(tmp_path, values))])
+def test_a_file_may_set_any_subset_of_keys(tmp_path: Path) -> None:
+    path = tmp_path / "short.toml"
+    path.write_text('# only what differs from the defaults\nmode = "fork"\nmax_children = 3\n')
+    args = settings.load(
+        SETTINGS, ["--config", str(path)], prog=PROG, description="", config_flag=True, environ={}
+    )
+    assert (args.mode, args.max_children) == ("fork", 3)
+    for setting in SETTINGS:
+        if setting.name not in ("mode", "max_children"):
+            assert getattr(args, setting.name) == setting.default, setting.name
+
+
+def test_a_lone_bad_port_is_a_type_error_not_a_missing_key(tmp_path: Path) -> None:
+    path = tmp_path / "port.toml"
+    path.write_text('port = "abc"\n')
+    result = run(["--config", str(path)])
     assert result.returncode == 2
-    assert "missing key 'max_children'" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr == (
+        f"{PROG}: error: {path}:1: 'port' expects an integer from 0 to 65535, got 'abc'\n"
+    )
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "many.toml"
+    path.write_text(
+        '# three mistakes\nworker = 4\nmode = "threads"\n\ntimeout = "30s"\nport = 8080\n'
+    )
+    result = run(["--config", str(path)])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{PROG}: error: {path}:2: unknown key 'worker' (did you mean 'workers'?)",
+        f"{PROG}: error: {path}:3: 'mode' expects one of 'fork', 'prefork', got 'threads'",
+        f"{PROG}: error: {path}:5: 'timeout' expects a number from 1 to 3600, got '30s'",
+    ]
 
 
 def test_config_is_data_never_code(tmp_path: Path) -> None:
@@ -110,12 +152,16 @@ def test_config_is_data_never_code(tmp_path: Path) -> None:
         ({"app": "socketlab.labapp:nothing"}, "socketlab.labapp has no attribute 'nothing'"),
         ({"app": "socketlab.labapp:SERVICE_X"}, "has no attribute"),
         ({"app": "socketlab.labapp.site:SERVICE"}, "is a str, not callable"),
-        ({"static_root": "/no/such/dir"}, "'static_root' '/no/such/dir'"),
+        (
+            {"static_root": "/no/such/dir"},
+            "'static_root' expects an existing directory, got '/no/such/dir'",
+        ),
         ({"app_path": ["/no/such/dir"]}, "app search path entry '/no/such/dir'"),
     ],
 )
-def test_unusable_app_or_root_is_one_line_too(tmp_path: Path, change: dict[str, Any],
-                                              expected: str) -> None:
+def test_unusable_app_or_root_is_one_line_too(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
     result = run(["--config", str(write_config(tmp_path, config_values(**change)))])
     assert result.returncode == 2
     assert expected in result.stderr
@@ -161,8 +207,22 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [b'hello from ' + environ['socketlab.mode'].encode()]\n"
     )
-    proc, port = start(["--config", str(CONFIG), "--host", "127.0.0.1", "--port", "0",
-                        "--mode", "fork", "--app", "hello:application", "--app-path", str(folder)])
+    proc, port = start(
+        [
+            "--config",
+            str(CONFIG),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--mode",
+            "fork",
+            "--app",
+            "hello:application",
+            "--app-path",
+            str(folder),
+        ]
+    )
     try:
         answer = get(port, "/")
         assert answer.body == b"hello from fork"
@@ -171,8 +231,10 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
 
 
 def test_environment_overrides_the_file() -> None:
-    proc, port = start(["--config", str(CONFIG), "--port", "0"],
-                       env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"})
+    proc, port = start(
+        ["--config", str(CONFIG), "--port", "0"],
+        env={"SOCKETLAB_WORKERS": "3", "SOCKETLAB_MODE": "prefork"},
+    )
     try:
         wait_until(
             lambda: len(live_children(proc.pid)) == 3,

@@ -156,8 +156,14 @@ def test_hung_request_is_stopped_after_the_timeout(tmp_path: Path, mode: str) ->
 
 
 def test_request_that_ignores_sigabrt_is_killed(tmp_path: Path, apps: Path) -> None:
-    with server_process(tmp_path, mode="prefork", workers=1, timeout=TIMEOUT,
-                        app="testapps:stubborn", app_path=[str(apps)]) as srv:
+    with server_process(
+        tmp_path,
+        mode="prefork",
+        workers=1,
+        timeout=TIMEOUT,
+        app="testapps:stubborn",
+        app_path=[str(apps)],
+    ) as srv:
         pool = srv.workers(1)
         started = time.monotonic()
         with socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as sock:
@@ -170,8 +176,9 @@ def test_request_that_ignores_sigabrt_is_killed(tmp_path: Path, apps: Path) -> N
 
 
 def test_app_exception_is_a_500_and_the_worker_goes_on(tmp_path: Path, apps: Path) -> None:
-    with server_process(tmp_path, mode="prefork", workers=1, app="testapps:boom",
-                        app_path=[str(apps)]) as srv:
+    with server_process(
+        tmp_path, mode="prefork", workers=1, app="testapps:boom", app_path=[str(apps)]
+    ) as srv:
         failed = srv.get("/boom")
         after = srv.get("/fine")
         assert failed.status == 500
@@ -240,8 +247,10 @@ def test_sigterm_drains_an_in_flight_delay_then_exits(tmp_path: Path, mode: str)
 
 
 def test_sigterm_closes_idle_keep_alive_connections_at_once(tmp_path: Path) -> None:
-    with server_process(tmp_path, mode="prefork", workers=1) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as sock:
+    with (
+        server_process(tmp_path, mode="prefork", workers=1) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as sock,
+    ):
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         assert read_responses(sock, ["GET"])[0].status == 200
         started = time.monotonic()
@@ -266,7 +275,7 @@ def test_graceful_timeout_bounds_the_stop(tmp_path: Path) -> None:
 
 # --- failed fork ----------------------------------------------------------------------------------
 
-FAIL_FORK = '''
+FAIL_FORK = """
 import errno, os
 _real_fork = os.fork
 _calls = [0]
@@ -276,7 +285,7 @@ def _failing_fork():
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
     return _real_fork()
 os.fork = _failing_fork
-'''
+"""
 
 
 def test_fork_mode_survives_a_failed_fork(tmp_path: Path) -> None:
@@ -295,8 +304,7 @@ def test_fork_mode_survives_a_failed_fork(tmp_path: Path) -> None:
 
 
 def test_prefork_survives_a_failed_fork(tmp_path: Path) -> None:
-    with server_process(tmp_path, preamble=FAIL_FORK.format(n=2), mode="prefork",
-                        workers=2) as srv:
+    with server_process(tmp_path, preamble=FAIL_FORK.format(n=2), mode="prefork", workers=2) as srv:
         assert len(srv.workers(2, timeout=5)) == 2  # the empty slot was filled later
         assert srv.get("/healthz").status == 200
         assert "fork() for worker failed" in srv.log()
@@ -354,5 +362,5 @@ def test_many_requests_across_the_pool_stay_correct(tmp_path: Path) -> None:
         quick = [functools.partial(get, srv.port, f"/get?i={i}") for i in range(40)]
         answers = in_parallel(slow + quick)
         assert all(a.status == 200 for a in answers)
-        assert sorted(int(a.json()["args"]["i"]) for a in answers[len(slow):]) == list(range(40))
+        assert sorted(int(a.json()["args"]["i"]) for a in answers[len(slow) :]) == list(range(40))
         assert {a.pid for a in answers} == pool, "one worker answered everything"

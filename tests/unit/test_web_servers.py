@@ -396,7 +396,7 @@ def test_help_explains_each_flag(kind: str) -> None:
         (["--port", "http"], {}, "flag --port: 'port' expects an integer from 0 to 65535"),
         (["--port", "70000"], {}, "expects an integer from 0 to 65535, got '70000'"),
         ([], {"SOCKETLAB_BOUND": "0"}, "environment variable SOCKETLAB_BOUND"),
-        (["--root", "/nonexistent/site"], {}, "document root '/nonexistent/site'"),
+        (["--root", "/nonexistent/site"], {}, "flag --root: 'root' expects an existing directory"),
         (["--bogus"], {}, "unrecognized arguments: --bogus"),
     ],
 )

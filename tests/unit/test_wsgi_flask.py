@@ -82,22 +82,27 @@ def flask_port() -> Iterator[int]:
 
 
 def test_flask_routes_and_query_strings(flask_port: int) -> None:
-    answer = raw_request(flask_port,
-                         b"GET /hello/w%C3%B6rld?x=1&x=2 HTTP/1.1\r\nHost: lab\r\n\r\n")[0]
+    answer = raw_request(
+        flask_port, b"GET /hello/w%C3%B6rld?x=1&x=2 HTTP/1.1\r\nHost: lab\r\n\r\n"
+    )[0]
     assert answer.status == 200
     assert answer.json() == {"hello": "wörld", "args": {"x": ["1", "2"]}}
 
 
 def test_flask_reads_form_and_chunked_bodies(flask_port: int) -> None:
-    form = raw_request(flask_port,
-                       b"POST /upload HTTP/1.1\r\nHost: lab\r\nContent-Length: 13\r\n"
-                       b"Content-Type: application/x-www-form-urlencoded\r\n\r\na=1&b=%3Cc%3E",
-                       ["POST"])[0]
+    form = raw_request(
+        flask_port,
+        b"POST /upload HTTP/1.1\r\nHost: lab\r\nContent-Length: 13\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\na=1&b=%3Cc%3E",
+        ["POST"],
+    )[0]
     assert form.json()["form"] == {"a": "1", "b": "<c>"}
-    chunked = raw_request(flask_port,
-                          b"POST /upload HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n"
-                          b"Content-Type: text/plain\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
-                          ["POST"])[0]
+    chunked = raw_request(
+        flask_port,
+        b"POST /upload HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: text/plain\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        ["POST"],
+    )[0]
     assert chunked.json() == {"size": 11, "form": {}, "text": "hello world"}
 
 
@@ -122,18 +127,22 @@ def test_flask_app_loads_into_multiprocess_web_by_name(tmp_path: Path) -> None:
     for mode in ("prefork", "fork"):
         workdir = tmp_path / mode
         workdir.mkdir()
-        with server_process(workdir, mode=mode, workers=2, app="flaskapp:app",
-                            app_path=[str(apps)], static_root="") as srv:
+        with server_process(
+            workdir, mode=mode, workers=2, app="flaskapp:app", app_path=[str(apps)], static_root=""
+        ) as srv:
             hello = srv.get("/hello/lab?k=v")
             assert hello.status == 200
             doc = hello.json()
             assert doc["hello"] == "lab"
             assert doc["args"] == {"k": ["v"]}
             assert doc["pid"] == hello.pid  # served in a worker, named in X-Worker-Pid
-            upload = raw_request(srv.port, b"POST /upload HTTP/1.1\r\nHost: lab\r\n"
-                                 b"Content-Type: application/x-www-form-urlencoded\r\n"
-                                 b"Transfer-Encoding: chunked\r\n\r\n3\r\nq=1\r\n0\r\n\r\n",
-                                 ["POST"])[0]
+            upload = raw_request(
+                srv.port,
+                b"POST /upload HTTP/1.1\r\nHost: lab\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n3\r\nq=1\r\n0\r\n\r\n",
+                ["POST"],
+            )[0]
             assert json.loads(upload.body)["form"] == {"q": "1"}
             assert srv.get("/crash").status == 500
             assert srv.get("/healthz").status == 200  # the server's own, whatever the app

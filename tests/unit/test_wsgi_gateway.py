@@ -37,8 +37,10 @@ def _plain(start_response: StartResponse, status: str = "200 OK") -> None:
 def environ_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
     """Answer the environ as JSON (objects as their type name); read the body first."""
     body = environ["wsgi.input"].read()
-    doc = {k: (v if isinstance(v, (str, int, bool, list, tuple)) or v is None
-               else type(v).__name__) for k, v in environ.items()}
+    doc = {
+        k: (v if isinstance(v, (str, int, bool, list, tuple)) or v is None else type(v).__name__)
+        for k, v in environ.items()
+    }
     doc["body"] = body.decode("latin-1")
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(doc).encode()]
@@ -48,8 +50,10 @@ def environ_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
 
 
 def test_environ_has_every_cgi_and_wsgi_key() -> None:
-    with gateway_server(environ_app) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+    with (
+        gateway_server(environ_app) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
         local_port = sock.getsockname()[1]
         sock.sendall(
             b"POST /a%20b/%C3%A9?x=1&y=%20 HTTP/1.1\r\nHost: example.test:8888\r\n"
@@ -119,8 +123,10 @@ def reader_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
 
 
 def test_input_ends_with_the_content_length_and_the_next_request_survives() -> None:
-    raw = (b"POST /?all HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
-           b"GET /?all HTTP/1.1\r\nHost: t\r\n\r\n")
+    raw = (
+        b"POST /?all HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET /?all HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
     with gateway_server(reader_app) as srv:
         first, second = request(srv.port, raw, ["POST", "GET"])
     assert first.body == b"hello#"  # EOF after the body, not the pipelined request
@@ -129,16 +135,20 @@ def test_input_ends_with_the_content_length_and_the_next_request_survives() -> N
 
 
 def test_input_of_a_chunked_body() -> None:
-    raw = (b"POST /?all HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n")
+    raw = (
+        b"POST /?all HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n"
+    )
     with gateway_server(reader_app) as srv:
         answer = request(srv.port, raw, ["POST"])[0]
     assert answer.body == b"abcdefg#"
 
 
 def test_read_n_waits_for_n_bytes_sent_in_pieces() -> None:
-    with gateway_server(reader_app) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+    with (
+        gateway_server(reader_app) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
         sock.sendall(b"POST /?n=10 HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\nabcd")
         time.sleep(0.2)
         sock.sendall(b"efghijkl")
@@ -151,8 +161,10 @@ def test_readline_and_iteration() -> None:
     with gateway_server(reader_app) as srv:
         lines, limited = request(
             srv.port,
-            b"POST /?lines HTTP/1.1\r\nHost: t\r\nContent-Length: 13\r\n\r\n" + body
-            + b"POST /?readline HTTP/1.1\r\nHost: t\r\nContent-Length: 13\r\n\r\n" + body,
+            b"POST /?lines HTTP/1.1\r\nHost: t\r\nContent-Length: 13\r\n\r\n"
+            + body
+            + b"POST /?readline HTTP/1.1\r\nHost: t\r\nContent-Length: 13\r\n\r\n"
+            + body,
             ["POST", "POST"],
         )
     assert lines.body == b"one\n|two\n|three#"
@@ -160,10 +172,13 @@ def test_readline_and_iteration() -> None:
 
 
 def test_expect_100_continue_is_answered_when_the_app_reads() -> None:
-    with gateway_server(reader_app) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
-        sock.sendall(b"POST /?all HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
-                     b"Expect: 100-continue\r\n\r\n")
+    with (
+        gateway_server(reader_app) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
+        sock.sendall(
+            b"POST /?all HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n")
         sock.sendall(b"body")
         answer = read_responses(sock, ["POST"])[0]
@@ -206,8 +221,10 @@ def test_http10_client_gets_a_close_delimited_stream() -> None:
         yield b"a"
         yield b"b"
 
-    with gateway_server(app) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+    with (
+        gateway_server(app) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
         answer = read_responses(sock, ["GET"])[0]
         assert closed_by_peer(sock)
@@ -221,8 +238,11 @@ def test_head_gets_the_length_without_the_body() -> None:
         return [b"twelve bytes"]
 
     with gateway_server(app) as srv:
-        head, get = request(srv.port, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n"
-                                      b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", ["HEAD", "GET"])
+        head, get = request(
+            srv.port,
+            b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n",
+            ["HEAD", "GET"],
+        )
     assert head.header("Content-Length") == "12"
     assert head.body == b""
     assert get.body == b"twelve bytes"
@@ -272,12 +292,21 @@ def test_file_wrapper_uses_sendfile_for_a_real_file(tmp_path: Path) -> None:
 
 def test_application_connection_close_is_honoured_and_hop_by_hop_dropped() -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Connection", "close"),
-                                  ("Keep-Alive", "timeout=5"), ("Transfer-Encoding", "gzip")])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/plain"),
+                ("Connection", "close"),
+                ("Keep-Alive", "timeout=5"),
+                ("Transfer-Encoding", "gzip"),
+            ],
+        )
         return [b"bye"]
 
-    with gateway_server(app) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+    with (
+        gateway_server(app) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
         sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         answer = read_responses(sock, ["GET"])[0]
         assert closed_by_peer(sock)
@@ -329,8 +358,11 @@ def test_exc_info_after_the_head_was_sent_reraises_and_closes(
             start_response("500 Oops", [], sys.exc_info())  # must re-raise the KeyError
         yield b"never"
 
-    with caplog.at_level(logging.ERROR), gateway_server(app) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+    with (
+        caplog.at_level(logging.ERROR),
+        gateway_server(app) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
         sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         received = b""
         while chunk := sock.recv(65536):
@@ -421,9 +453,7 @@ def test_close_is_called_on_success_and_on_failure() -> None:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
             sock.sendall(b"GET /?fail2 HTTP/1.1\r\nHost: t\r\n\r\n")
             assert closed_by_peer(sock)
-        wait_until(
-            lambda: len(Tracked.closed) >= 3, 5, lambda: f"closed only {Tracked.closed}"
-        )
+        wait_until(lambda: len(Tracked.closed) >= 3, 5, lambda: f"closed only {Tracked.closed}")
     assert ok.body == b"012"
     assert early.status == 500
     assert sorted(Tracked.closed) == ["fail0", "fail2", "ok"]
@@ -438,8 +468,11 @@ def test_app_exception_is_a_500_without_traceback_logged_and_serving_goes_on(
         _plain(start_response)
         return [b"fine"]
 
-    with caplog.at_level(logging.ERROR), gateway_server(app) as srv, \
-            socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+    with (
+        caplog.at_level(logging.ERROR),
+        gateway_server(app) as srv,
+        socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock,
+    ):
         sock.sendall(b"GET /boom HTTP/1.1\r\nHost: t\r\n\r\n")
         answer = read_responses(sock, ["GET"])[0]
         assert closed_by_peer(sock)
@@ -524,18 +557,25 @@ def test_wsgiref_validator_finds_nothing_wrong(name: str) -> None:
     application's side; any complaint is an AssertionError (a 500 here) or a warning, which
     pytest turns into an error (filterwarnings = error)."""
     app = validator(validated_apps()[name])
-    raw = (b"POST /path?q=1 HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
-           b"Content-Length: 11\r\n\r\nline1\nline2")
+    raw = (
+        b"POST /path?q=1 HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 11\r\n\r\nline1\nline2"
+    )
     with gateway_server(app) as srv:
         answer = request(srv.port, raw, ["POST"])[0]
     assert answer.status == 200, answer.body
-    expected = {"simple": b"simple", "echo": b"line1\nline2", "lines": b"line1\nline2",
-                "streaming": b"via write;via iterable"}
+    expected = {
+        "simple": b"simple",
+        "echo": b"line1\nline2",
+        "lines": b"line1\nline2",
+        "streaming": b"via write;via iterable",
+    }
     assert answer.body == expected[name]
 
 
 def test_concurrent_requests_on_the_threaded_layer() -> None:
     """The gateway keeps no per-request state of its own: many threads may share it."""
+
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         time.sleep(0.05)
         _plain(start_response)
@@ -544,8 +584,9 @@ def test_concurrent_requests_on_the_threaded_layer() -> None:
     results: dict[int, bytes] = {}
 
     def one(index: int) -> None:
-        results[index] = request(srv.port, f"GET /?{index} HTTP/1.1\r\nHost: t\r\n\r\n"
-                                 .encode())[0].body
+        results[index] = request(srv.port, f"GET /?{index} HTTP/1.1\r\nHost: t\r\n\r\n".encode())[
+            0
+        ].body
 
     with gateway_server(app, multithread=True) as srv:
         threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]

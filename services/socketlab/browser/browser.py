@@ -167,9 +167,9 @@ class Browser:
             self._loop = self.pool.loop = Loop()
         return self._loop.run(work)
 
-    def _start(self, load: _Load, work: Coroutine[object, object, list[Entry]]) -> Task[
-        list[Entry]
-    ]:
+    def _start(
+        self, load: _Load, work: Coroutine[object, object, list[Entry]]
+    ) -> Task[list[Entry]]:
         """Run one request (with its redirects) as a task of its own, which abort() cancels."""
         assert self._loop is not None
         task = self._loop.spawn(work)
@@ -456,9 +456,7 @@ class Browser:
             headers.append(("Content-Length", str(len(fetch.body))))
         return headers
 
-    async def _fetch_one(
-        self, load: _Load, fetch: Fetch, conn: Connection | None = None
-    ) -> Entry:
+    async def _fetch_one(self, load: _Load, fetch: Fetch, conn: Connection | None = None) -> Entry:
         """One request and its response (or error), on ``conn`` or a pooled connection."""
         page = load.page
         entry = Entry(

@@ -236,8 +236,7 @@ class ConnectionPool:
             return await lookup.get(deadline.bound(deadline.seconds))
         except TimeoutError:
             raise errors.PageTimeout(
-                f"the page's deadline of {deadline.seconds:g} s ran out while looking up "
-                f"{key[0]!r}"
+                f"the page's deadline of {deadline.seconds:g} s ran out while looking up {key[0]!r}"
             ) from None
 
     def release(self, conn: Connection, reusable: bool) -> None:

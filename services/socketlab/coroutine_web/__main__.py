@@ -22,9 +22,9 @@ from .. import ledger, logs, settings, status
 from ..asgi import ASGIApp, Lifespan
 from ..http.settings import connection_config
 from ..listener import open_listener, raise_descriptor_limit
-from ..static import StaticFiles
+from ..static import StaticFiles, parse_cache_rules
 from ..wsgi.apploader import AppLoadError, load_app
-from .config import REQUIRED_IN_FILE, SETTINGS
+from .config import SETTINGS
 from .server import CoroutineServer
 from .site import SERVICE, Site
 
@@ -84,14 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog=PROG,
         description=(__doc__ or "").split("\n\n")[0],
         config_flag=True,
-        required_in_file=REQUIRED_IN_FILE,
     )
     logs.setup(args.log_level)
     ledger.configure(SERVICE, args.ledger)
     static: StaticFiles | None = None
     if args.root:
         try:
-            static = StaticFiles(args.root)
+            static = StaticFiles(args.root, parse_cache_rules(args.cache_control))
         except OSError as exc:
             print(
                 f"coroutine_web: error: document root {args.root!r}: {exc.strerror or exc}",

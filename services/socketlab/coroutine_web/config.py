@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from .. import logs, status
+from .. import logs, settings, status
 from ..http.settings import server_settings
 from ..settings import Setting
+from ..static import CACHE_CONTROL_SETTING
 from ..wsgi.apploader import APP_SPEC
 from .server import GRACEFUL_TIMEOUT, MAX_CONNECTIONS
 
@@ -33,7 +34,9 @@ SETTINGS: Final = (
         "services/www",
         "document root: files served as they are ('' serves none)",
         metavar="DIR",
+        check=settings.check_directory,
     ),
+    CACHE_CONTROL_SETTING,
     Setting(
         "app",
         str,
@@ -84,6 +87,3 @@ SETTINGS: Final = (
     ),
     logs.level_setting(),
 )
-
-REQUIRED_IN_FILE: Final = tuple(s.name for s in SETTINGS)
-"""A config file must set every key: it is the service's documentation, so it is complete."""

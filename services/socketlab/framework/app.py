@@ -79,8 +79,9 @@ def to_response(result: Any) -> Response:
         return Response(result, content_type=HTML)
     if isinstance(result, (dict, list)):
         return json_response(result)
-    raise TypeError(f"a view returned {type(result).__name__}; expected a Response, str, "
-                    "dict or list")
+    raise TypeError(
+        f"a view returned {type(result).__name__}; expected a Response, str, dict or list"
+    )
 
 
 def error_response(exc: errors.HTTPError) -> Response:

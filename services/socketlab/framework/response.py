@@ -34,8 +34,11 @@ class Response:
         self.status = status
         self.headers = list(headers or [])
         # 204 and 304 have no content, so no type either (RFC 9110 §15.3.5, §15.4.5).
-        if content_type is not None and status not in NO_CONTENT and not any(
-                n.lower() == "content-type" for n, _ in self.headers):
+        if (
+            content_type is not None
+            and status not in NO_CONTENT
+            and not any(n.lower() == "content-type" for n, _ in self.headers)
+        ):
             self.headers.append(("Content-Type", content_type))
         self.body: bytes | Iterable[bytes] = body.encode("utf-8") if isinstance(body, str) else body
 
@@ -46,8 +49,9 @@ class Response:
         return self.body
 
 
-def json_response(data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
-                  ) -> Response:
+def json_response(
+    data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+) -> Response:
     """``data`` as pretty-printed JSON (readable with curl, which is how the lab uses it)."""
     body = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
     return Response(body, status, headers, JSON)

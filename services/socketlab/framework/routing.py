@@ -47,11 +47,13 @@ class Route:
         for match in _PARAM.finditer(self.pattern):
             kind = match.group(1) or "str"
             if kind not in CONVERTERS:
-                raise ValueError(f"route {self.pattern!r}: unknown type {kind!r} "
-                                 f"(known: {', '.join(CONVERTERS)})")
+                raise ValueError(
+                    f"route {self.pattern!r}: unknown type {kind!r} "
+                    f"(known: {', '.join(CONVERTERS)})"
+                )
             name = match.group(2)
             regex, convert = CONVERTERS[kind]
-            parts.append(re.escape(self.pattern[pos:match.start()]))
+            parts.append(re.escape(self.pattern[pos : match.start()]))
             parts.append(f"(?P<{name}>{regex})")
             self.converters[name] = convert
             pos = match.end()
@@ -90,6 +92,5 @@ class Router:
                 return route, params
             allowed |= route.methods
         if allowed:
-            raise errors.MethodNotAllowed(tuple(sorted(allowed)),
-                                          f"{method} is not allowed here")
+            raise errors.MethodNotAllowed(tuple(sorted(allowed)), f"{method} is not allowed here")
         raise errors.NotFound(f"no page at {path}")

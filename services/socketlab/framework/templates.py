@@ -132,8 +132,9 @@ class _Loop:
 class Template:
     """One parsed template; render it with :meth:`render`."""
 
-    def __init__(self, source: str, name: str = "<string>",
-                 loader: Templates | None = None) -> None:
+    def __init__(
+        self, source: str, name: str = "<string>", loader: Templates | None = None
+    ) -> None:
         self.name = name
         self.loader = loader
         self.nodes = _Parser(source, name).parse()
@@ -147,8 +148,9 @@ class Template:
 
     # -- rendering ----------------------------------------------------------------------------
 
-    def _render(self, nodes: list[Any], scopes: list[dict[str, Any]], out: list[str],
-                depth: int) -> None:
+    def _render(
+        self, nodes: list[Any], scopes: list[dict[str, Any]], out: list[str], depth: int
+    ) -> None:
         for node in nodes:
             if isinstance(node, _Text):
                 out.append(node.text)
@@ -166,8 +168,9 @@ class Template:
             elif isinstance(node, _Include):
                 self._include(node, scopes, out, depth)
 
-    def _render_for(self, node: _For, scopes: list[dict[str, Any]], out: list[str],
-                    depth: int) -> None:
+    def _render_for(
+        self, node: _For, scopes: list[dict[str, Any]], out: list[str], depth: int
+    ) -> None:
         items = self._value(node.expr, scopes)
         try:
             sequence = list(items)
@@ -186,13 +189,15 @@ class Template:
                 except TypeError:
                     values = []
                 if len(values) != len(node.targets):
-                    raise self._error(node.expr.line, f"cannot unpack {item!r} into "
-                                      f"{', '.join(node.targets)}")
+                    raise self._error(
+                        node.expr.line, f"cannot unpack {item!r} into {', '.join(node.targets)}"
+                    )
                 layer.update(zip(node.targets, values, strict=True))
             self._render(node.body, [*scopes, layer], out, depth)
 
-    def _include(self, node: _Include, scopes: list[dict[str, Any]], out: list[str],
-                 depth: int) -> None:
+    def _include(
+        self, node: _Include, scopes: list[dict[str, Any]], out: list[str], depth: int
+    ) -> None:
         if self.loader is None:
             raise self._error(node.line, "include needs a template folder")
         if depth >= MAX_INCLUDE_DEPTH:
@@ -228,8 +233,9 @@ class Template:
                 return value[index]
         elif not part.startswith("_") and hasattr(value, part):
             return getattr(value, part)
-        raise self._error(expr.line, f"{'.'.join(expr.path)!r}: no {part!r} in "
-                          f"{type(value).__name__}")
+        raise self._error(
+            expr.line, f"{'.'.join(expr.path)!r}: no {part!r} in {type(value).__name__}"
+        )
 
     def _error(self, line: int, message: str) -> TemplateError:
         return TemplateError(f"{self.name}, line {line}: {message}")
@@ -294,7 +300,7 @@ class _Parser:
             elif word == "include":
                 match = _INCLUDE.fullmatch(tag)
                 if match is None:
-                    raise self._error(here, f"expected include \"name.html\", got {tag!r}")
+                    raise self._error(here, f'expected include "name.html", got {tag!r}')
                 current.append(_Include(match.group(1) or match.group(2), here))
             else:
                 raise self._error(here, f"unknown tag {{% {tag} %}}")
@@ -303,8 +309,13 @@ class _Parser:
             raise self._error(opened, f"{{% {kind} %}} is never closed with {{% end{kind} %}}")
         return root
 
-    def _top(self, stack: list[tuple[str, Any, list[Any], int]], kinds: tuple[str, ...],
-             tag: str, line: int) -> tuple[str, Any, list[Any], int]:
+    def _top(
+        self,
+        stack: list[tuple[str, Any, list[Any], int]],
+        kinds: tuple[str, ...],
+        tag: str,
+        line: int,
+    ) -> tuple[str, Any, list[Any], int]:
         if not stack or stack[-1][0] not in kinds:
             raise self._error(line, f"{{% {tag} %}} outside of " + " or ".join(kinds))
         return stack[-1]
@@ -322,8 +333,9 @@ class _Parser:
             raise self._error(line, f"names starting with '_' are private: {path_text!r}")
         for name in filters:
             if name not in FILTERS:
-                raise self._error(line, f"unknown filter {name!r} (known: "
-                                  f"{', '.join(sorted(FILTERS))})")
+                raise self._error(
+                    line, f"unknown filter {name!r} (known: {', '.join(sorted(FILTERS))})"
+                )
         return _Expr(path, filters, negate, line)
 
     def _error(self, line: int, message: str) -> TemplateError:
@@ -357,6 +369,7 @@ class Templates:
             self._cache[name] = (mtime, template)
         return template
 
-    def render(self, name: str, context: Mapping[str, Any] | None = None, /,
-               **values: Any) -> Markup:
+    def render(
+        self, name: str, context: Mapping[str, Any] | None = None, /, **values: Any
+    ) -> Markup:
         return self.get(name).render(context, **values)

@@ -119,8 +119,15 @@ def get_view(request: Request) -> Response:
 def post_view(request: Request) -> Response:
     doc = _echo(request)
     body = request.body()
-    doc.update({"content_type": request.content_type, "size": len(body), "form": {},
-                "json": None, "data": ""})
+    doc.update(
+        {
+            "content_type": request.content_type,
+            "size": len(body),
+            "form": {},
+            "json": None,
+            "data": "",
+        }
+    )
     if request.content_type == "application/x-www-form-urlencoded":
         doc["form"] = _fields(request.form())
     elif request.content_type == "application/json":
@@ -149,8 +156,10 @@ def delay_view(request: Request, seconds: float) -> Response:
         raise errors.BadRequest(f"delay is limited to {MAX_DELAY:g} seconds")
     started = time.time()
     time.sleep(seconds)
-    return json_response({"delay": seconds, "started": started, "finished": time.time(),
-                          **_worker(request)}, headers=NO_STORE)
+    return json_response(
+        {"delay": seconds, "started": started, "finished": time.time(), **_worker(request)},
+        headers=NO_STORE,
+    )
 
 
 @app.route("/bytes/<int:n>")

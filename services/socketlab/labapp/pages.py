@@ -43,9 +43,17 @@ def register(request: Request) -> Response:
     fields = request.form()
     known = [(name, value) for name, value in fields if name in REGISTER_FIELDS]
     others = [(name, value) for name, value in fields if name not in REGISTER_FIELDS]
-    return app.render("register_done.html", **page(
-        request, "Registration received", fields=known, others=others,
-        size=len(request.body()), content_type=request.content_type))
+    return app.render(
+        "register_done.html",
+        **page(
+            request,
+            "Registration received",
+            fields=known,
+            others=others,
+            size=len(request.body()),
+            content_type=request.content_type,
+        ),
+    )
 
 
 @app.route("/login", "/login.py", methods=("GET", "POST"))
@@ -53,6 +61,12 @@ def login(request: Request) -> Response:
     if request.method != "POST":
         return app.render("login.html", **page(request, "Log in", now=time.ctime()))
     form = dict(request.form())
-    return app.render("login_done.html", **page(
-        request, "Login received", user=form.get("user", ""),
-        password_length=len(form.get("password", ""))))
+    return app.render(
+        "login_done.html",
+        **page(
+            request,
+            "Login received",
+            user=form.get("user", ""),
+            password_length=len(form.get("password", "")),
+        ),
+    )

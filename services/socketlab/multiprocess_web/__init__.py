@@ -12,6 +12,6 @@ One module per concern:
 ``python3 -m socketlab.multiprocess_web --help`` lists its settings.
 """
 
-from .server import PROG, REQUIRED_IN_FILE, SERVICE, SETTINGS, Site, build_server, main
+from .server import PROG, SERVICE, SETTINGS, Site, build_server, main
 
-__all__ = ["PROG", "REQUIRED_IN_FILE", "SERVICE", "SETTINGS", "Site", "build_server", "main"]
+__all__ = ["PROG", "SERVICE", "SETTINGS", "Site", "build_server", "main"]

@@ -43,7 +43,7 @@ from ..http.parser import Request
 from ..http.settings import connection_config, server_settings
 from ..listener import open_listener, raise_descriptor_limit
 from ..settings import Setting
-from ..static import StaticFiles
+from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 from ..wsgi import WSGIGateway
 from ..wsgi.apploader import AppLoadError, check_spec, load_app
 from .board import WorkerBoard
@@ -99,7 +99,9 @@ SETTINGS: Final = (
             "seconds a request may run before its worker is killed (504 to the client)",
             minimum=1, maximum=3600, metavar="SECONDS"),
     Setting("static_root", str, "services/www",
-            "directory whose files are served as they are ('' serves none)", metavar="DIR"),
+            "directory whose files are served as they are ('' serves none)", metavar="DIR",
+            check=settings.check_directory),
+    CACHE_CONTROL_SETTING,
     Setting("app", str, "socketlab.labapp:app", "the WSGI application, as module:callable",
             check=check_spec, metavar="MODULE:CALLABLE"),
     Setting("app_path", list, [], "directories searched first for the application's module",
@@ -112,10 +114,6 @@ SETTINGS: Final = (
             metavar="CIDR,..."),
     logs.level_setting(),
 )
-
-REQUIRED_IN_FILE: Final = tuple(s.name for s in SETTINGS)
-"""A config file must set every key: it is the service's documentation, so it is complete."""
-
 
 class Site:
     """What multiprocess-web answers, in this order: health, the scoreboard, static files, the
@@ -251,8 +249,7 @@ def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = settings.load(
-        SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], config_flag=True,
-        required_in_file=REQUIRED_IN_FILE,
+        SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], config_flag=True
     )
     logs.setup(args.log_level)
     ledger.configure(SERVICE, args.ledger)
@@ -261,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     static: StaticFiles | None = None
     if args.static_root:
         try:
-            static = StaticFiles(args.static_root)
+            static = StaticFiles(args.static_root, parse_cache_rules(args.cache_control))
         except OSError as exc:
             print(f"{PROG}: error: 'static_root' {args.static_root!r}: {exc.strerror or exc}",
                   file=sys.stderr)

@@ -41,7 +41,7 @@ from ..http.poller import SWEEP_INTERVAL, ConnectionPoller, Held
 from ..http.settings import connection_config, server_settings
 from ..listener import open_listener, raise_descriptor_limit
 from ..settings import Setting
-from ..static import StaticFiles
+from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 
 log = logging.getLogger("socketlab.threaded_web")
 
@@ -66,7 +66,15 @@ GRACEFUL_TIMEOUT: Final = 5.0
 
 SETTINGS: Final = (
     *server_settings(host="0.0.0.0", port=8080, graceful_timeout=GRACEFUL_TIMEOUT),
-    Setting("root", str, "services/www", "document root: the static site to serve", metavar="DIR"),
+    Setting(
+        "root",
+        str,
+        "services/www",
+        "document root: the static site to serve",
+        metavar="DIR",
+        check=settings.check_directory,
+    ),
+    CACHE_CONTROL_SETTING,
     Setting(
         "max_threads",
         int,
@@ -324,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(args.log_level)
     ledger.configure(SERVICE, args.ledger)
     try:
-        static = StaticFiles(args.root)
+        static = StaticFiles(args.root, parse_cache_rules(args.cache_control))
     except OSError as exc:
         print(
             f"threaded_web: error: document root {args.root!r}: {exc.strerror or exc}",

@@ -1,4 +1,4 @@
-"""Exercise 13 (docs/labs/13-slow-clients.md): slowloris from the browser container against
+"""Exercise 17 (docs/labs/17-slow-clients.md): slowloris from the browser container against
 fork mode, threaded-web and prefork, with each server's /server-status read meanwhile.
 
 For each server, once: slowhttptest runs in the browser container (300 connections, bounded by
