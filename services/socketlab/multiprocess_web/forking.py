@@ -32,8 +32,6 @@ ACCEPT_ERROR_PAUSE: Final = 0.1
 """Seconds to stop accepting after accept() fails for lack of descriptors or memory."""
 
 
-
-
 class ForkingServer(Supervisor):
     """A child per connection, at most ``max_children`` alive at once."""
 
@@ -48,8 +46,13 @@ class ForkingServer(Supervisor):
         timeout: float,
         graceful_timeout: float,
     ) -> None:
-        super().__init__(listener, make_worker, slots=max_children, timeout=timeout,
-                         graceful_timeout=graceful_timeout)
+        super().__init__(
+            listener,
+            make_worker,
+            slots=max_children,
+            timeout=timeout,
+            graceful_timeout=graceful_timeout,
+        )
         self.max_children = max_children
         self._free_slots = list(range(max_children - 1, -1, -1))
         self._paused_until = 0.0
@@ -62,8 +65,10 @@ class ForkingServer(Supervisor):
     def watch_listener(self) -> bool:
         if len(self.children) >= self.max_children:
             if not self._at_cap_logged:
-                log.warning("all %d children busy: new connections wait in the listen backlog",
-                            self.max_children)
+                log.warning(
+                    "all %d children busy: new connections wait in the listen backlog",
+                    self.max_children,
+                )
                 self._at_cap_logged = True
             return False
         self._at_cap_logged = False
@@ -131,5 +136,10 @@ class ForkingServer(Supervisor):
         if code == 0:
             log.debug("%s pid %d done", child.what, child.pid)
         else:
-            log.warning("%s pid %d %s after %.1fs", child.what, child.pid, words,
-                        time.monotonic() - child.started)
+            log.warning(
+                "%s pid %d %s after %.1fs",
+                child.what,
+                child.pid,
+                words,
+                time.monotonic() - child.started,
+            )

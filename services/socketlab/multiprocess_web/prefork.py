@@ -45,7 +45,6 @@ RESPAWN_MAX: Final = 5.0
 """Longest pause between restarts of a slot whose workers keep failing at once."""
 
 
-
 DEFER_ACCEPT: Final = 5
 """Seconds the kernel holds a new connection that has sent nothing before a worker accepts it
 anyway (TCP_DEFER_ACCEPT; nginx's ``listen ... deferred``). A worker serves one request at a
@@ -75,8 +74,9 @@ class PreforkServer(Supervisor):
         timeout: float,
         graceful_timeout: float,
     ) -> None:
-        super().__init__(listener, make_worker, slots=workers, timeout=timeout,
-                         graceful_timeout=graceful_timeout)
+        super().__init__(
+            listener, make_worker, slots=workers, timeout=timeout, graceful_timeout=graceful_timeout
+        )
         self.workers = workers
         defer_accept(listener, DEFER_ACCEPT)
         self.pool: dict[int, int | None] = dict.fromkeys(range(workers))  # slot -> pid
@@ -125,8 +125,9 @@ class PreforkServer(Supervisor):
         if child.aborted_at is not None or code == EXIT_TIMEOUT:
             log.warning("worker %d stopped for its timeout (%s); replacing it", child.pid, words)
         elif code == -signal.SIGKILL:
-            log.error("worker %d %s (out of memory, or killed by hand?); replacing it",
-                      child.pid, words)
+            log.error(
+                "worker %d %s (out of memory, or killed by hand?); replacing it", child.pid, words
+            )
         else:
             log.warning("worker %d %s after %.1fs; replacing it", child.pid, words, lived)
         if code != 0 and lived < SHORT_LIFE and child.aborted_at is None:
@@ -136,8 +137,9 @@ class PreforkServer(Supervisor):
         failures = self._failed_starts[child.slot]
         pause = 0.0 if failures < 2 else min(RESPAWN_BACKOFF * 2 ** (failures - 2), RESPAWN_MAX)
         if pause:
-            log.error("slot %d: %d failed starts in a row, next try in %.2fs", child.slot,
-                      failures, pause)
+            log.error(
+                "slot %d: %d failed starts in a row, next try in %.2fs", child.slot, failures, pause
+            )
         self._next_start[child.slot] = time.monotonic() + pause
 
     def stop_accepting(self) -> None:

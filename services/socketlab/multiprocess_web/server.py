@@ -88,32 +88,85 @@ the compose stop_grace_period (20 s), so Docker never has to SIGKILL the server.
 
 SETTINGS: Final = (
     *server_settings(host="127.0.0.1", port=8888, graceful_timeout=GRACEFUL_TIMEOUT),
-    Setting("mode", str, "prefork",
-            "process model: 'fork' (a child per connection) or 'prefork' (a fixed pool)",
-            choices=MODES),
-    Setting("workers", int, WORKERS, "prefork: worker processes in the pool",
-            minimum=1, maximum=MAX_WORKERS, metavar="N"),
-    Setting("max_children", int, MAX_CHILDREN, "fork: most children (connections) alive at once",
-            minimum=1, maximum=MAX_CHILDREN_LIMIT, metavar="N"),
-    Setting("timeout", float, TIMEOUT,
-            "seconds a request may run before its worker is killed (504 to the client)",
-            minimum=1, maximum=3600, metavar="SECONDS"),
-    Setting("static_root", str, "services/www",
-            "directory whose files are served as they are ('' serves none)", metavar="DIR",
-            check=settings.check_directory),
+    Setting(
+        "mode",
+        str,
+        "prefork",
+        "process model: 'fork' (a child per connection) or 'prefork' (a fixed pool)",
+        choices=MODES,
+    ),
+    Setting(
+        "workers",
+        int,
+        WORKERS,
+        "prefork: worker processes in the pool",
+        minimum=1,
+        maximum=MAX_WORKERS,
+        metavar="N",
+    ),
+    Setting(
+        "max_children",
+        int,
+        MAX_CHILDREN,
+        "fork: most children (connections) alive at once",
+        minimum=1,
+        maximum=MAX_CHILDREN_LIMIT,
+        metavar="N",
+    ),
+    Setting(
+        "timeout",
+        float,
+        TIMEOUT,
+        "seconds a request may run before its worker is killed (504 to the client)",
+        minimum=1,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "static_root",
+        str,
+        "services/www",
+        "directory whose files are served as they are ('' serves none)",
+        metavar="DIR",
+        check=settings.check_directory,
+    ),
     CACHE_CONTROL_SETTING,
-    Setting("app", str, "socketlab.labapp:app", "the WSGI application, as module:callable",
-            check=check_spec, metavar="MODULE:CALLABLE"),
-    Setting("app_path", list, [], "directories searched first for the application's module",
-            metavar="DIR,..."),
-    Setting("max_connections", int, MAX_CONNECTIONS,
-            "prefork: most connections one worker holds; past it the oldest idle one is "
-            "closed, else 503", minimum=1, maximum=1_000_000, metavar="N"),
-    Setting("status_allow", list, list(status.DEFAULT_ALLOW),
-            "networks allowed to read /server-status", check=status.check_allow,
-            metavar="CIDR,..."),
+    Setting(
+        "app",
+        str,
+        "socketlab.labapp:app",
+        "the WSGI application, as module:callable",
+        check=check_spec,
+        metavar="MODULE:CALLABLE",
+    ),
+    Setting(
+        "app_path",
+        list,
+        [],
+        "directories searched first for the application's module",
+        metavar="DIR,...",
+    ),
+    Setting(
+        "max_connections",
+        int,
+        MAX_CONNECTIONS,
+        "prefork: most connections one worker holds; past it the oldest idle one is "
+        "closed, else 503",
+        minimum=1,
+        maximum=1_000_000,
+        metavar="N",
+    ),
+    Setting(
+        "status_allow",
+        list,
+        list(status.DEFAULT_ALLOW),
+        "networks allowed to read /server-status",
+        check=status.check_allow,
+        metavar="CIDR,...",
+    ),
     logs.level_setting(),
 )
+
 
 class Site:
     """What multiprocess-web answers, in this order: health, the scoreboard, static files, the
@@ -142,8 +195,11 @@ class Site:
         if request.path == HEALTH_PATH:
             if request.method not in ("GET", "HEAD"):
                 raise errors.MethodNotAllowed(("GET", "HEAD"))
-            exchange.respond(200, [("Content-Type", "text/plain; charset=utf-8"),
-                                   ("Cache-Control", "no-store")], b"ok\n")
+            exchange.respond(
+                200,
+                [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+                b"ok\n",
+            )
         elif request.path == status.PATH and self.scoreboard is not None:
             status.check_access(exchange, self.status_allow)
             status.respond_document(exchange, self.server_status())
@@ -232,18 +288,36 @@ def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) 
         )
         board = status.Scoreboard(SERVICE)
         site.scoreboard, site.board = board, server.board  # this child's copy of the site
-        worker = Worker(site, config, deadlines=server.deadlines, slot=slot, timeout=timeout,
-                        parent_pid=parent, board=server.board, scoreboard=board,
-                        max_connections=args.max_connections)
+        worker = Worker(
+            site,
+            config,
+            deadlines=server.deadlines,
+            slot=slot,
+            timeout=timeout,
+            parent_pid=parent,
+            board=server.board,
+            scoreboard=board,
+            max_connections=args.max_connections,
+        )
         site.refresh = worker.publish  # its own row is fresh in the answer it makes
         return worker
 
     if args.mode == "fork":
-        server = ForkingServer(listener, make_worker, max_children=args.max_children,
-                               timeout=timeout, graceful_timeout=args.graceful_timeout)
+        server = ForkingServer(
+            listener,
+            make_worker,
+            max_children=args.max_children,
+            timeout=timeout,
+            graceful_timeout=args.graceful_timeout,
+        )
     else:
-        server = PreforkServer(listener, make_worker, workers=args.workers,
-                               timeout=timeout, graceful_timeout=args.graceful_timeout)
+        server = PreforkServer(
+            listener,
+            make_worker,
+            workers=args.workers,
+            timeout=timeout,
+            graceful_timeout=args.graceful_timeout,
+        )
     return server
 
 
@@ -260,8 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             static = StaticFiles(args.static_root, parse_cache_rules(args.cache_control))
         except OSError as exc:
-            print(f"{PROG}: error: 'static_root' {args.static_root!r}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(
+                f"{PROG}: error: 'static_root' {args.static_root!r}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
             return 2
     try:
         # Loaded once, in the parent: every child inherits it already imported (gunicorn's
@@ -273,14 +349,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         listener = open_listener(args.host, args.port, args.backlog)
     except OSError as exc:
-        print(f"{PROG}: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
-    gateway = WSGIGateway(app, multiprocess=True, multithread=False,
-                          extra_environ={"socketlab.mode": args.mode})
+    gateway = WSGIGateway(
+        app, multiprocess=True, multithread=False, extra_environ={"socketlab.mode": args.mode}
+    )
     site = Site(gateway, static, status.parse_allow(args.status_allow), args.mode)
     server = build_server(args, site, listener)
     log.info("serving %s (static root %s)", args.app, static.root if static else "none")
     server.run()
     return 0
-

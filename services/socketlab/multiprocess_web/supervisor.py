@@ -153,8 +153,9 @@ class Supervisor:
     def run(self) -> None:
         """Supervise until stopped, then stop the children gracefully and return."""
         self.install_signals()
-        log.info("%s mode: listening on %s:%d (supervisor pid %d)", self.mode, *self.address,
-                 self.pid)
+        log.info(
+            "%s mode: listening on %s:%d (supervisor pid %d)", self.mode, *self.address, self.pid
+        )
         try:
             self.start()
             while not self.stop_reason:
@@ -214,8 +215,13 @@ class Supervisor:
 
     # -- children --------------------------------------------------------------------------------
 
-    def spawn(self, slot: int, what: str, body: Callable[[], int],
-              close_in_child: tuple[socket.socket, ...] = ()) -> int | None:
+    def spawn(
+        self,
+        slot: int,
+        what: str,
+        body: Callable[[], int],
+        close_in_child: tuple[socket.socket, ...] = (),
+    ) -> int | None:
         """Fork a child that runs ``body`` (returning its exit status); None if fork failed.
 
         Signals are blocked across the fork, so that the child never runs the parent's handlers
@@ -285,17 +291,30 @@ class Supervisor:
                 if now <= beat.deadline:
                     continue
                 if beat.busy:
-                    log.error("%s pid %d: %r running for %.1fs, past the %g s timeout: SIGABRT",
-                              child.what, child.pid, beat.request, now - beat.busy_since,
-                              self.timeout)
+                    log.error(
+                        "%s pid %d: %r running for %.1fs, past the %g s timeout: SIGABRT",
+                        child.what,
+                        child.pid,
+                        beat.request,
+                        now - beat.busy_since,
+                        self.timeout,
+                    )
                 else:
-                    log.error("%s pid %d: no check-in for %.1fs past its deadline: SIGABRT",
-                              child.what, child.pid, now - beat.deadline)
+                    log.error(
+                        "%s pid %d: no check-in for %.1fs past its deadline: SIGABRT",
+                        child.what,
+                        child.pid,
+                        now - beat.deadline,
+                    )
                 child.aborted_at = now
                 self.kill(child, signal.SIGABRT)
             elif now - child.aborted_at >= ABORT_GRACE:
-                log.error("%s pid %d: still running %g s after SIGABRT: SIGKILL", child.what,
-                          child.pid, ABORT_GRACE)
+                log.error(
+                    "%s pid %d: still running %g s after SIGABRT: SIGKILL",
+                    child.what,
+                    child.pid,
+                    ABORT_GRACE,
+                )
                 child.killed = True
                 self.kill(child, signal.SIGKILL)
 
@@ -310,8 +329,12 @@ class Supervisor:
         self._closing = True
         self.stop_accepting()
         self.reap()
-        log.info("%s: stopping; %d children, waiting up to %g s for requests in flight",
-                 self.stop_reason or "stopping", len(self.children), self.graceful_timeout)
+        log.info(
+            "%s: stopping; %d children, waiting up to %g s for requests in flight",
+            self.stop_reason or "stopping",
+            len(self.children),
+            self.graceful_timeout,
+        )
         for child in list(self.children.values()):
             self.kill(child, signal.SIGTERM)
         deadline = time.monotonic() + self.graceful_timeout
@@ -327,8 +350,12 @@ class Supervisor:
                     hurry = True
             self.reap()
         for child in list(self.children.values()):
-            log.warning("%s pid %d still busy after %g s: SIGKILL", child.what, child.pid,
-                        self.graceful_timeout)
+            log.warning(
+                "%s pid %d still busy after %g s: SIGKILL",
+                child.what,
+                child.pid,
+                self.graceful_timeout,
+            )
             self.kill(child, signal.SIGKILL)
         for child in list(self.children.values()):
             try:

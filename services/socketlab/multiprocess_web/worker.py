@@ -300,8 +300,11 @@ class Worker:
         request = exchange.request
         self.requests += 1
         started = time.monotonic()
-        self.deadlines.busy(self.slot, started + self.timeout,
-                            f"{request.method} {logs.printable(request.target, 48)}")
+        self.deadlines.busy(
+            self.slot,
+            started + self.timeout,
+            f"{request.method} {logs.printable(request.target, 48)}",
+        )
         fork_slot = self._fork_slot
         if fork_slot is not None:
             fork_slot.requests += 1
@@ -323,8 +326,9 @@ class Worker:
         answered = "connection closed"
         if not exchange.head_sent:
             try:
-                exchange.respond_error(GatewayTimeout(
-                    f"the application did not answer within {self.timeout:g} s"))
+                exchange.respond_error(
+                    GatewayTimeout(f"the application did not answer within {self.timeout:g} s")
+                )
                 answered = "answered 504"
             except (ClientGone, OSError, RuntimeError):
                 pass
@@ -332,8 +336,13 @@ class Worker:
         log_access(exchange, self.label)
         log.error(
             '%s "%s %s" stopped after %.1fs: past the %g s worker timeout; %s; worker %d exits',
-            exchange.connection.peer, request.method, logs.printable(request.target),
-            elapsed, self.timeout, answered, self.pid,
+            exchange.connection.peer,
+            request.method,
+            logs.printable(request.target),
+            elapsed,
+            self.timeout,
+            answered,
+            self.pid,
         )
 
 
