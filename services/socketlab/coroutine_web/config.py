@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from .. import logs, settings, status
-from ..http.settings import server_settings
+from .. import logs, settings
+from ..http.settings import max_connections_setting, server_settings, status_allow_setting
 from ..settings import Setting
 from ..static import CACHE_CONTROL_SETTING
 from ..wsgi.apploader import APP_SPEC
@@ -68,22 +68,7 @@ SETTINGS: Final = (
         "(on unless the application does not support it)",
         choices=("auto", "on", "off"),
     ),
-    Setting(
-        "max_connections",
-        int,
-        MAX_CONNECTIONS,
-        "most open connections; past it the oldest idle one is closed, else 503",
-        minimum=1,
-        maximum=1_000_000,
-        metavar="N",
-    ),
-    Setting(
-        "status_allow",
-        list,
-        list(status.DEFAULT_ALLOW),
-        "networks allowed to read /server-status",
-        check=status.check_allow,
-        metavar="CIDR,...",
-    ),
+    max_connections_setting(MAX_CONNECTIONS),
+    status_allow_setting(),
     logs.level_setting(),
 )

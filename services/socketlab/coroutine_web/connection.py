@@ -363,25 +363,12 @@ class HTTPConnection(asyncio.Protocol):
                 await handler(self, exchange)
                 if not exchange.finished:
                     exchange.finish()
-            except HTTPError as exc:
-                if exchange.head_sent:
-                    log.error("%s: %s after the response started; closing", self.peer, exc)
-                    return
-                exchange.respond_error(exc)
             except ClientGone:
                 self._log_access(exchange)
                 raise
-            except Exception:
-                log.exception(
-                    "%s: handler failed on %s %s",
-                    self.peer,
-                    request.method,
-                    request.target[:200].encode("unicode_escape").decode("ascii"),
-                )
-                if exchange.head_sent:
-                    return  # the response is half out: only closing tells the client
-                exchange.keep_alive = False
-                exchange.respond_error(errors.InternalServerError("the server failed"))
+            except Exception as exc:  # noqa: BLE001 -- any failure is answered (answer_failure logs it)
+                if not exchange.answer_failure(exc, self.peer):
+                    return
             self._set_state(status.SENDING)
             try:
                 await self.drain()

@@ -371,6 +371,30 @@ class Exchange:
             self._send(body)
         self._finished = True
 
+    def answer_failure(self, exc: Exception, peer: str) -> bool:
+        """Answer a handler that raised: an :class:`HTTPError` with its own status, anything else
+        with 500 (logged with its traceback, never shown to the client). False when the head was
+        already sent: the response is half out, and only closing the connection tells the client.
+        Every server's connection calls this, so a failure means the same in each of them."""
+        if isinstance(exc, HTTPError):
+            if self.head_sent:
+                log.error("%s: %s after the response started; closing", peer, exc)
+                return False
+            self.respond_error(exc)
+            return True
+        log.error(
+            "%s: handler failed on %s %s",
+            peer,
+            self.request.method,
+            logs.printable(self.request.target.encode("latin-1")),
+            exc_info=exc,
+        )
+        if self.head_sent:
+            return False
+        self.keep_alive = False
+        self.respond_error(errors.InternalServerError("the server failed"))
+        return True
+
     def respond_error(self, exc: HTTPError) -> None:
         """Answer with the error's status and page, and close the connection afterwards."""
         if exc.peer_fault or exc.status >= 500:
@@ -601,25 +625,12 @@ class Connection:
                 self.handler(exchange)
                 if not exchange._finished:
                     exchange.finish()
-            except HTTPError as exc:
-                if exchange.head_sent:
-                    log.error("%s: %s after the response started; closing", self.peer, exc)
-                    return
-                exchange.respond_error(exc)
             except ClientGone:
                 self._log_access(exchange)
                 raise
-            except Exception:
-                log.exception(
-                    "%s: handler failed on %s %s",
-                    self.peer,
-                    request.method,
-                    logs.printable(request.target.encode("latin-1")),
-                )
-                if exchange.head_sent:
-                    return  # the response is half out: only closing tells the client
-                exchange.keep_alive = False
-                exchange.respond_error(errors.InternalServerError("the server failed"))
+            except Exception as exc:  # noqa: BLE001 -- any failure is answered (answer_failure logs it)
+                if not exchange.answer_failure(exc, self.peer):
+                    return
             self._log_access(exchange)
             if not exchange.keep_alive:
                 if not exchange.body_done:

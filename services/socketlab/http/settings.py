@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import ledger
+from .. import ledger, status
 from ..listener import BACKLOG
 from ..settings import Setting, port_setting
 from .connection import ConnectionConfig
@@ -76,6 +76,32 @@ def server_settings(*, host: str, port: int, graceful_timeout: float) -> tuple[S
             metavar="SECONDS",
         ),
         ledger.SETTING,
+    )
+
+
+def max_connections_setting(default: int, help: str = "") -> Setting:
+    """How many connections a server (or one prefork worker) holds open at once; past it the
+    oldest idle one is closed to make room, and when none is idle a newcomer gets a fast 503."""
+    return Setting(
+        "max_connections",
+        int,
+        default,
+        help or "most open connections; past it the oldest idle one is closed, else 503",
+        minimum=1,
+        maximum=1_000_000,
+        metavar="N",
+    )
+
+
+def status_allow_setting() -> Setting:
+    """Who may read ``/server-status``: loopback and the lab's networks by default."""
+    return Setting(
+        "status_allow",
+        list,
+        list(status.DEFAULT_ALLOW),
+        "networks allowed to read /server-status",
+        check=status.check_allow,
+        metavar="CIDR,...",
     )
 
 

@@ -40,7 +40,12 @@ from .. import ledger, logs, settings, status
 from ..http import errors
 from ..http.connection import Exchange
 from ..http.parser import Request
-from ..http.settings import connection_config, server_settings
+from ..http.settings import (
+    connection_config,
+    max_connections_setting,
+    server_settings,
+    status_allow_setting,
+)
 from ..listener import open_listener, raise_descriptor_limit
 from ..settings import Setting
 from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
@@ -146,24 +151,12 @@ SETTINGS: Final = (
         "directories searched first for the application's module",
         metavar="DIR,...",
     ),
-    Setting(
-        "max_connections",
-        int,
+    max_connections_setting(
         MAX_CONNECTIONS,
         "prefork: most connections one worker holds; past it the oldest idle one is "
         "closed, else 503",
-        minimum=1,
-        maximum=1_000_000,
-        metavar="N",
     ),
-    Setting(
-        "status_allow",
-        list,
-        list(status.DEFAULT_ALLOW),
-        "networks allowed to read /server-status",
-        check=status.check_allow,
-        metavar="CIDR,...",
-    ),
+    status_allow_setting(),
     logs.level_setting(),
 )
 

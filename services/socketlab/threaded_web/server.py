@@ -38,7 +38,12 @@ from .. import ledger, logs, settings, status, whoami
 from ..http import errors
 from ..http.connection import DEFAULT_CONFIG, ConnectionConfig, Exchange, Handler
 from ..http.poller import SWEEP_INTERVAL, ConnectionPoller, Held
-from ..http.settings import connection_config, server_settings
+from ..http.settings import (
+    connection_config,
+    max_connections_setting,
+    server_settings,
+    status_allow_setting,
+)
 from ..listener import open_listener, raise_descriptor_limit
 from ..settings import Setting
 from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
@@ -84,23 +89,8 @@ SETTINGS: Final = (
         maximum=10000,
         metavar="N",
     ),
-    Setting(
-        "max_connections",
-        int,
-        MAX_CONNECTIONS,
-        "most open connections; past it the oldest idle one is closed, else 503",
-        minimum=1,
-        maximum=1_000_000,
-        metavar="N",
-    ),
-    Setting(
-        "status_allow",
-        list,
-        list(status.DEFAULT_ALLOW),
-        "networks allowed to read /server-status",
-        check=status.check_allow,
-        metavar="CIDR,...",
-    ),
+    max_connections_setting(MAX_CONNECTIONS),
+    status_allow_setting(),
     logs.level_setting(),
 )
 
