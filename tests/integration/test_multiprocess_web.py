@@ -18,26 +18,14 @@ from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
+from tests.support import contracts
 from tests.support.containers import Lab
 
 pytestmark = pytest.mark.integration
 
 SERVICE = "multiprocess-web"
 PORT = 8888
-WHOAMI_KEYS = {
-    "client_ip",
-    "client_port",
-    "server_ip",
-    "server_port",
-    "hostname",
-    "pid",
-    "thread",
-    "request_index",
-    "headers",
-    "worker_pid",
-    "parent_pid",
-    "mode",
-}
+WHOAMI_KEYS = contracts.WHOAMI_KEYS | {"worker_pid", "parent_pid", "mode"}
 # Seconds for one HTTP request from the host; the server answers in milliseconds.
 HTTP_TIMEOUT = 10.0
 # The slow requests: each takes SLOW seconds; two at once must be done well before 2 x SLOW.
@@ -77,19 +65,7 @@ def from_client(lab: Lab, client: Container, host: str, path: str, count: int) -
 
 
 def test_image_declares_healthcheck_user_and_command(lab: Lab) -> None:
-    config: dict[str, Any] = lab.client.images.get(lab.images.tag(SERVICE)).attrs["Config"]
-    assert config["User"] == "lab"
-    assert config["Healthcheck"]["Test"] == [
-        "CMD",
-        "python3",
-        "-m",
-        "socketlab.healthcheck",
-        "http://127.0.0.1:8888/healthz",
-    ]
-    assert config["Cmd"][:3] == ["python3", "-m", "socketlab.multiprocess_web"]
-    assert config.get("Entrypoint") in (None, []), "the supervisor must be PID 1, not a shell"
-    assert config["StopSignal"] == "SIGTERM"
-    assert "8888/tcp" in config["ExposedPorts"]
+    contracts.assert_service_image(lab, SERVICE, PORT, "socketlab.multiprocess_web")
 
 
 def test_whoami_reports_the_client_containers_address(

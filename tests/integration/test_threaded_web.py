@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import pytest
 import requests
@@ -13,23 +12,14 @@ from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
+from tests.support import contracts
 from tests.support.containers import Lab
 
 pytestmark = pytest.mark.integration
 
 SERVICE = "threaded-web"
 PORT = 8080
-WHOAMI_KEYS = {
-    "client_ip",
-    "client_port",
-    "server_ip",
-    "server_port",
-    "hostname",
-    "pid",
-    "thread",
-    "request_index",
-    "headers",
-}
+WHOAMI_KEYS = contracts.WHOAMI_KEYS
 # Seconds for one HTTP request from the host; the server answers in milliseconds.
 HTTP_TIMEOUT = 10.0
 # Docker's stop timeout in the SIGTERM test, and how much of it a clean stop may use: the
@@ -68,18 +58,7 @@ def _base_url(lab: Lab, container: DockerContainer) -> str:
 
 
 def test_image_declares_healthcheck_user_and_command(lab: Lab) -> None:
-    config: dict[str, Any] = lab.client.images.get(lab.images.tag(SERVICE)).attrs["Config"]
-    assert config["User"] == "lab"
-    assert config["Healthcheck"]["Test"] == [
-        "CMD",
-        "python3",
-        "-m",
-        "socketlab.healthcheck",
-        "http://127.0.0.1:8080/healthz",
-    ]
-    assert config["Cmd"][:3] == ["python3", "-m", "socketlab.threaded_web"]
-    assert config.get("Entrypoint") in (None, []), "the server must be PID 1, not under a shell"
-    assert config["StopSignal"] == "SIGTERM"
+    contracts.assert_service_image(lab, SERVICE, PORT, "socketlab.threaded_web")
 
 
 def test_host_gets_index_html_and_whoami(
