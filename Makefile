@@ -278,26 +278,17 @@ BENCH_TOOLS := wrk:wrk ab:apache2-utils nginx:nginx wget:wget
 # make bench BENCH_ARGS='--repeats 1 --only static-1k-keepalive' (python3 -m bench --help)
 BENCH_ARGS ?=
 
-.PHONY: bench capture impair impair-clear ledger
+.PHONY: bench bench-venv capture impair impair-clear ledger
 
-# Installing nginx must not start Debian's nginx on port 80: a policy-rc.d that says 101
-# ("action forbidden") stops the package scripts from starting it, and is removed afterwards.
-bench: ## Run the benchmarks (~10 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
-	@missing=""; for pair in $(BENCH_TOOLS); do \
-		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
-	done; \
-	if [[ -n "$$missing" ]]; then \
-		echo "bench: installing$$missing"; \
-		policy=/usr/sbin/policy-rc.d; added=""; \
-		if [[ ! -e $$policy ]]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; added=1; fi; \
-		status=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			$$missing || status=$$?; \
-		if [[ -n "$$added" ]]; then rm -f $$policy; fi; \
-		exit $$status; \
-	fi
+# The peers and py-spy live in .venv-bench (the 'bench' group), shared by bench and soak.
+bench-venv:
 	@if [[ ! -x $(BENCH_PY) ]]; then echo "bench: creating $(BENCH_VENV)"; $(PYTHON) -m venv $(BENCH_VENV); fi
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
+
+bench: ## Run the benchmarks (~10 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
+	@scripts/install-tools.sh bench $(BENCH_TOOLS)
+	@$(MAKE) --no-print-directory bench-venv
 	$(BENCH_PY) -m bench $(BENCH_ARGS)
 
 # --- seeing and shaping the traffic -----------------------------------------------------------
@@ -350,21 +341,8 @@ SOAK_ARGS ?=
 .PHONY: soak
 
 soak: ## Run the fault suite (~5 min, 127.0.0.1 only): docs/RELIABILITY.md, docs/reliability.json
-	@missing=""; for pair in $(SOAK_TOOLS); do \
-		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
-	done; \
-	if [[ -n "$$missing" ]]; then \
-		echo "soak: installing$$missing"; \
-		policy=/usr/sbin/policy-rc.d; added=""; \
-		if [[ ! -e $$policy ]]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; added=1; fi; \
-		status=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			$$missing || status=$$?; \
-		if [[ -n "$$added" ]]; then rm -f $$policy; fi; \
-		exit $$status; \
-	fi
-	@if [[ ! -x $(BENCH_PY) ]]; then echo "soak: creating $(BENCH_VENV)"; $(PYTHON) -m venv $(BENCH_VENV); fi
-	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
-	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
+	@scripts/install-tools.sh soak $(SOAK_TOOLS)
+	@$(MAKE) --no-print-directory bench-venv
 	$(BENCH_PY) -m soak $(SOAK_ARGS)
 
 clean: ## Remove .venv and Python caches (images stay: make clean-images)
