@@ -146,6 +146,24 @@ class ServerProcess:
             lambda: f"expected {count} workers, have {self.children()}\n{self.log()}",
         )
 
+    def replacements(self, gone: set[int], count: int, timeout: float = START_TIMEOUT) -> set[int]:
+        """The live children once there are exactly ``count`` of them and none is in ``gone``.
+
+        A worker that was just killed can still be listed for an instant after its socket
+        closed (it has not exited, or not been reaped, yet): wait for the pool without it.
+        """
+
+        def pool() -> set[int] | None:
+            live = processes.live_children(self.pid)
+            return live if len(live) == count and live.isdisjoint(gone) else None
+
+        return wait_until(
+            pool,
+            timeout,
+            lambda: f"expected {count} workers, none of {sorted(gone)}, have {self.children()}\n"
+            f"{self.log()}",
+        )
+
     def wait_no_children(self, timeout: float) -> None:
         """Wait until every child has exited and been reaped."""
         wait_until(
