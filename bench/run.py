@@ -63,10 +63,11 @@ WORKLOADS: Final = (
     Workload(
         "static-1k-keepalive",
         "Static file, 1 KiB, keep-alive (access logs off)",
-        "`wrk -t2 -c50 --latency` on a 1 KiB file; every server with its per-request log off.",
+        "`wrk -t2 -c50 --latency` on a 1 KiB file; every server with its per-request log off. "
+        "nginx also runs with one worker process, as threaded-web is one process.",
         "wrk",
         SMALL,
-        STATIC_PEERS,
+        (*STATIC_PEERS, servers.NGINX_ONE_WORKER),
     ),
     Workload(
         "static-1k-keepalive-logged",
@@ -78,6 +79,31 @@ WORKLOADS: Final = (
         SMALL,
         (servers.OURS_STATIC_LOGGING, servers.STDLIB_STATIC_LOGGING, servers.NGINX_LOGGING),
         access_log=True,
+    ),
+    Workload(
+        "access-log-static",
+        "What the access log costs: static file, 1 KiB, keep-alive, log off and on",
+        "`wrk -t2 -c50 --latency` on the 1 KiB file; each of our static servers at "
+        "`--log-level warning` (no access log) and at `--log-level info` (one line per "
+        "request, to a file), alternating.",
+        "wrk",
+        SMALL,
+        (
+            servers.OURS_STATIC,
+            servers.OURS_STATIC_LOGGED,
+            servers.OURS_COROUTINE_STATIC,
+            servers.OURS_COROUTINE_STATIC_LOGGED,
+        ),
+    ),
+    Workload(
+        "access-log-wsgi",
+        "What the access log costs: WSGI hello-world, keep-alive, log off and on",
+        f"`wrk -t2 -c50 --latency` on `bench/apps/hello.py`, multiprocess-web prefork with "
+        f"{servers.WSGI_WORKERS} workers at `--log-level warning` and at `--log-level info` "
+        "(one line per request, to a file), alternating.",
+        "wrk",
+        "/",
+        (servers.OURS_WSGI, servers.OURS_WSGI_LOGGED),
     ),
     Workload(
         "static-1k-close",

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -48,7 +48,7 @@ class Server:
     kind: str = "http"  # "http" (ready when GET ready_path answers) or "udp" (port bound)
     ready_path: str = "/"
     env: dict[str, str] = field(default_factory=dict)
-    setup: str = ""  # "nginx": write its configuration file first
+    setup: str = ""  # "nginx" or "nginx-one-worker": write its configuration file first
     description: str = ""
 
 
@@ -79,7 +79,7 @@ NGINX_CONF: Final = """\
 # Written by bench/servers.py for one run: nginx as the ceiling, serving the same files.
 daemon off;
 master_process on;
-worker_processes auto;
+worker_processes {workers};
 pid {work}/nginx.pid;
 error_log stderr warn;
 user root;
@@ -152,13 +152,14 @@ def running(
     """Start ``server``, wait until it answers, yield it, and stop it (SIGTERM, then SIGKILL)."""
     port = free_port("udp" if server.kind == "udp" else "tcp")
     values = {"port": str(port), "root": str(root), "work": str(work), "python": PYTHON}
-    if server.setup == "nginx":
+    if server.setup in ("nginx", "nginx-one-worker"):
         conf = work / f"nginx-{port}.conf"
         conf.write_text(
             NGINX_CONF.format(
                 work=work,
                 port=port,
                 root=root,
+                workers="1" if server.setup == "nginx-one-worker" else "auto",
                 access_log=f"{work}/nginx-access.log bench" if access_log else "off",
             )
         )
@@ -290,6 +291,15 @@ NGINX: Final = Server(
     ready_path="/1k.bin",
     setup="nginx",
     description="nginx, worker_processes auto, sendfile, access_log off",
+)
+
+NGINX_ONE_WORKER: Final = Server(
+    "nginx, one worker",
+    ["nginx", "-c", "{conf}", "-p", "{work}", "-e", "stderr"],
+    ready_path="/1k.bin",
+    setup="nginx-one-worker",
+    description="nginx, worker_processes 1 (one process serves, as in threaded-web), "
+    "access_log off",
 )
 
 NGINX_LOGGING: Final = Server(
@@ -424,6 +434,23 @@ OURS_ASGI: Final = Server(
 )
 
 
+ACCESS_LOG_ON: Final = ", access log on"
+"""Suffix of the logged twin of a server (see :func:`logged`)."""
+
+
+def logged(server: Server) -> Server:
+    """``server`` with its access log on (``--log-level info``, to the run's log file), under a
+    name of its own so that both variants run, alternating, in one workload."""
+    argv = list(server.argv)
+    argv[argv.index("--log-level") + 1] = "info"
+    return replace(
+        server,
+        name=server.name + ACCESS_LOG_ON,
+        argv=argv,
+        description=server.description + "; access log on (to a file)",
+    )
+
+
 def _uvicorn(http: str, loop: str) -> list[str]:
     return _py(
         "uvicorn",
@@ -509,3 +536,7 @@ UDP_ECHO: Final = Server(
     kind="udp",
     description="recvfrom, then sendto every other address (bench/udp_echo.py)",
 )
+
+OURS_STATIC_LOGGED: Final = logged(OURS_STATIC)
+OURS_COROUTINE_STATIC_LOGGED: Final = logged(OURS_COROUTINE_STATIC)
+OURS_WSGI_LOGGED: Final = logged(OURS_WSGI)

@@ -7,9 +7,16 @@ CR/LF or drive the operator's terminal with escape sequences.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import re
+import signal
 import sys
+import threading
+import time
+from collections import deque
+from typing import Final, TextIO
 
 from .settings import Setting
 
@@ -35,12 +42,156 @@ def printable(data: bytes | str, limit: int = 200) -> str:
 
 
 def setup(level: str = "info") -> None:
-    """Log to stdout (what `docker logs` shows), one line per record."""
-    handler = logging.StreamHandler(sys.stdout)
+    """Log to stdout (what `docker logs` shows), one line per record; access lines go through
+    :data:`ACCESS` (batched, see :class:`AccessWriter`) as long as this handler is the only one."""
+    handler = _Handler(sys.stdout)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    ACCESS.attach(handler)
+
+
+ACCESS_LOGGER: Final = "socketlab.access"
+"""The logger of every server's access lines (tests capture it with caplog)."""
+
+FLUSH_INTERVAL: Final = 0.05
+"""Seconds an access line may wait before it is written: lines are written in batches (one
+write(2) for many) instead of one write and flush per request."""
+
+MAX_PENDING: Final = 4096
+"""Access lines waiting at most; past it the line's writer writes them itself (stdout blocked,
+e.g. a pipe nobody drains, then slows requests down as before instead of growing memory)."""
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stdout's handler: before a record's line, the access lines logged before it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ACCESS.drain_into(self.stream)  # under this handler's lock (Handler.handle holds it)
+        super().emit(record)
+
+
+class AccessWriter:
+    """The access log's hot path: the line ``logging`` would write, without its per-record cost.
+
+    A record through ``logging`` costs a LogRecord, a Formatter pass with strftime, the handler's
+    lock and a flush (a write(2)) per request, which the threads of a server then wait for in
+    turn. When the root logger's only handler is the one :func:`setup` made and nothing else is
+    attached to the access logger, :meth:`write` formats the very same line (``LOG_FORMAT``, the
+    time prefix cached per second) and queues it, taking no lock. Queued lines are written:
+
+    * by a flusher thread, at most :data:`FLUSH_INTERVAL` after the first of them, in one write;
+    * before any other record's line (the handler writes them first: the order stays);
+    * by the writer itself past :data:`MAX_PENDING` lines;
+    * at exit (``atexit``: SIGTERM makes every server return from main), before a ``fork()``
+      (else the child would write the parent's lines again), and by :meth:`flush`, which a
+      prefork worker's exit path calls before ``os._exit``.
+
+    Otherwise (caplog in tests, a custom configuration) :meth:`target` is None and the caller
+    logs a record as before: the same text reaches the same place either way.
+    """
+
+    def __init__(self) -> None:
+        self._handler: _Handler | None = None
+        self._root = logging.getLogger()
+        self._logger = logging.getLogger(ACCESS_LOGGER)
+        self._second = -1
+        self._prefix = ""
+        self._pending: deque[str] = deque()  # append and popleft are atomic: no lock
+        self._dirty = False
+        self._wake = threading.Event()
+        self._flusher_pid = 0
+
+    def attach(self, handler: _Handler) -> None:
+        self.flush()
+        self._handler = handler
+
+    def target(self) -> AccessWriter | None:
+        """Self when the fast path writes exactly what logging would (see the class docstring)."""
+        handler = self._handler
+        root_handlers = self._root.handlers
+        if (
+            handler is None
+            or len(root_handlers) != 1
+            or root_handlers[0] is not handler
+            or self._logger.handlers
+            or not self._logger.propagate
+            or self._logger.filters
+            or self._root.filters
+            or handler.filters
+            or handler.level > logging.INFO
+            or not self._logger.isEnabledFor(logging.INFO)
+        ):
+            return None
+        return self
+
+    def write(self, message: str) -> None:
+        """Queue one access line (``message`` is what logging's ``%(message)s`` would be)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            self._second = second
+        pending = self._pending
+        pending.append(
+            f"{self._prefix},{int((now - second) * 1000):03d} INFO {ACCESS_LOGGER} {message}\n"
+        )
+        if len(pending) > MAX_PENDING:
+            self.flush()
+        elif not self._dirty:
+            self._dirty = True
+            if self._flusher_pid != os.getpid():
+                self._start_flusher()
+            self._wake.set()
+
+    def drain_into(self, stream: TextIO) -> None:
+        """Write the queued lines to ``stream`` (the caller holds the handler's lock)."""
+        pending = self._pending
+        if pending:
+            popleft = pending.popleft
+            stream.write("".join([popleft() for _ in range(len(pending))]))
+
+    def flush(self) -> None:
+        """Write the queued lines now (safe from any thread; a no-op when none are queued)."""
+        handler = self._handler
+        if handler is None:
+            return
+        with handler.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            self._dirty = False
+            try:
+                self.drain_into(handler.stream)
+                handler.stream.flush()
+            except (OSError, ValueError):
+                pass  # stdout closed or gone: nothing more can be written there
+
+    def _start_flusher(self) -> None:
+        # One per process: after a fork the parent's thread is not there (see _after_fork).
+        self._flusher_pid = os.getpid()
+        self._wake = threading.Event()
+        threading.Thread(target=self._flusher, name="access-log-flusher", daemon=True).start()
+
+    def _flusher(self) -> None:
+        # Signals stay with the threads that handle them (a prefork worker waits for SIGTERM in
+        # a thread of its own, with it blocked everywhere else).
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        wake = self._wake
+        while True:
+            wake.wait()
+            time.sleep(FLUSH_INTERVAL)  # let a batch gather
+            wake.clear()
+            self.flush()
+
+    def _after_fork(self) -> None:
+        self._flusher_pid = 0  # the child starts its own flusher with its first line
+        self._dirty = False
+
+
+ACCESS: Final = AccessWriter()
+"""The process's access log writer (attached by :func:`setup`)."""
+
+atexit.register(ACCESS.flush)
+os.register_at_fork(before=ACCESS.flush, after_in_child=ACCESS._after_fork)
 
 
 LEVELS = ("debug", "info", "warning", "error")

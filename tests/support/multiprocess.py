@@ -160,8 +160,10 @@ class ServerProcess:
         return wait_until(
             pool,
             timeout,
-            lambda: f"expected {count} workers, none of {sorted(gone)}, have {self.children()}\n"
-            f"{self.log()}",
+            lambda: (
+                f"expected {count} workers, none of {sorted(gone)}, have {self.children()}\n"
+                f"{self.log()}"
+            ),
         )
 
     def wait_no_children(self, timeout: float) -> None:
