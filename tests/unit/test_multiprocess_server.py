@@ -25,7 +25,7 @@ from tests.support.raw_http import (
     read_responses,
     request,
 )
-from tests.support.waiting import in_parallel
+from tests.support.waiting import in_parallel, wait_until
 
 # Seconds: how long the slow requests in these tests take, and the bounds the server must meet.
 SLOW = 0.6
@@ -324,9 +324,11 @@ def test_worker_pid_on_every_answer_and_in_the_access_log(tmp_path: Path) -> Non
         assert dynamic.status == 200
         assert missing.status == 404
         assert broken.status == 400
-        time.sleep(0.1)
+        line = f'"GET /css/site.css HTTP/1.1" 200 {len(static.body)}'
+        # Access lines are written in batches (logs.FLUSH_INTERVAL): wait for them.
+        wait_until(lambda: f"pid={dynamic.pid}" in srv.log(), 5.0, srv.log)
         log = srv.log()
-        assert f'"GET /css/site.css HTTP/1.1" 200 {len(static.body)}' in log
+        assert line in log
         assert f"pid={static.pid}" in log
         assert f"pid={dynamic.pid}" in log
 

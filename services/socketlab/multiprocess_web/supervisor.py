@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Final
 
+from .. import logs
 from .board import WorkerBoard
 from .deadlines import DeadlineTable
 from .worker import Worker
@@ -245,6 +246,7 @@ class Supervisor:
             try:
                 code = body()
             finally:
+                logs.ACCESS.flush()  # os._exit skips atexit: the child's queued access lines
                 for stream in (sys.stdout, sys.stderr):
                     with contextlib.suppress(OSError, ValueError):
                         stream.flush()
