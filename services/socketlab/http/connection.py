@@ -485,6 +485,8 @@ class Connection:
 
     def receive(self, timeout: float, on_timeout: Exception) -> None:
         """recv() once into the parser; raise ``on_timeout`` or ClientGone as fits."""
+        if self.sock.gettimeout() == 0.0:
+            self._blocking()  # handed over non-blocking by a poller: SO_RCVTIMEO is the deadline
         self._set_recv_timeout(max(timeout, 0.001))
         try:
             data = self.sock.recv(RECV_SIZE)
@@ -498,9 +500,31 @@ class Connection:
         else:
             self.parser.feed_eof()
 
-    def send_raw(self, data: bytes) -> None:
+    def _blocking(self) -> None:
+        """The socket is non-blocking (a poller hands it over so, see http/poller.py) and must
+        wait now: make it blocking, with SO_SNDTIMEO and SO_RCVTIMEO as the deadlines again."""
+        self.sock.setblocking(True)
+
+    def _try_send(self, data: bytes) -> int:
+        """Bytes of ``data`` one non-blocking send() took (0 when the buffer is full)."""
         try:
-            self.sock.sendall(data)
+            return self.sock.send(data)
+        except BlockingIOError:
+            return 0
+
+    def send_raw(self, data: bytes) -> None:
+        sock = self.sock
+        try:
+            if sock.gettimeout() == 0.0:
+                # A poller's connection is non-blocking, and a small answer fits the socket
+                # buffer: one send, with no switch to blocking and back (two system calls, and
+                # two GIL hand-offs, per request). Only what does not fit waits, as before.
+                sent = self._try_send(data)
+                if sent < len(data):
+                    self._blocking()
+                    sock.sendall(memoryview(data)[sent:])
+            else:
+                sock.sendall(data)
             self.tally.bytes_out += len(data)
         except OSError as exc:  # EAGAIN here means SO_SNDTIMEO expired: the client stopped reading
             raise ClientGone(str(exc) or type(exc).__name__) from None
@@ -508,6 +532,8 @@ class Connection:
     def send_parts(self, *parts: bytes) -> None:
         """Send ``parts`` one after the other with one sendmsg(2) (gather: nothing is joined)."""
         try:
+            if self.sock.gettimeout() == 0.0:
+                self._blocking()  # large answers: blocking, as before (see send_raw)
             sent = self.sock.sendmsg(parts)
             total = sum(len(part) for part in parts)
             if sent < total:  # the send timeout cut it short: try the rest once more

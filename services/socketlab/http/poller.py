@@ -410,7 +410,9 @@ class ConnectionPoller:
         held.working = True
         held.head_started = 0.0
         held.slot.set(status.WORKING)
-        held.conn.sock.setblocking(True)
+        # The socket stays non-blocking: the worker's send switches it to blocking only when an
+        # answer does not fit the socket buffer (Connection.send_raw), so that a small answer
+        # costs no setblocking() calls there and back.
         self._served_in_pass = True
         self.dispatch(held)
 
@@ -437,7 +439,8 @@ class ConnectionPoller:
         if conn.draining:
             self._close(held)
             return
-        conn.sock.setblocking(False)
+        if conn.sock.gettimeout() != 0.0:  # made blocking by a large answer or a sendfile
+            conn.sock.setblocking(False)
         try:
             self._selector.register(conn.sock, selectors.EVENT_READ, held)
         except (ValueError, OSError):
