@@ -41,6 +41,7 @@ from ..http.connection import (
     ConnectionConfig,
     Exchange,
     access_log,
+    cached_pid,
     log_access,
     reject,
 )
@@ -422,7 +423,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def _log_access(self, exchange: Exchange) -> None:
         if access_log.isEnabledFor(logging.INFO):
-            log_access(exchange, f"pid={os.getpid()} task={self.name}")
+            log_access(exchange, f"pid={cached_pid()} task={self.name}")
 
     def close(self) -> None:
         transport = self.transport

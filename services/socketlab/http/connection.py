@@ -700,7 +700,7 @@ class Connection:
         if access_log.isEnabledFor(logging.INFO):
             log_access(
                 exchange,
-                self.worker or f"pid={_pid()} thread={threading.current_thread().name}",
+                self.worker or f"pid={cached_pid()} thread={threading.current_thread().name}",
             )
 
     # -- shutdown ------------------------------------------------------------------------------
@@ -795,7 +795,7 @@ _PID: list[int] = [os.getpid()]
 os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
-def _pid() -> int:
+def cached_pid() -> int:
     """os.getpid() without its system call per access line (kept right across fork)."""
     return _PID[0]
 

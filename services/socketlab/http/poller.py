@@ -417,9 +417,10 @@ class ConnectionPoller:
         self.dispatch(held)
 
     def _take_returned(self) -> None:
+        # One recv: a batch of give-backs sends one byte (see give_back), and stop() a few; what
+        # a second call would find is for a later pass anyway (its bytes wake the poller again).
         with contextlib.suppress(OSError):
-            while self._wake_r.recv(4096):
-                pass
+            self._wake_r.recv(4096)
         with self._returned_lock:
             returned, self._returned = self._returned, []
             self._woken = False
