@@ -148,6 +148,11 @@ class ConnectionPoller:
 
     def give_back(self, held: Held) -> None:
         """A worker is done with ``held`` (parked or closed): the poller takes it again."""
+        if self.serial:
+            # Served in the poller's own thread: this very pass takes it back (see poll), so no
+            # wake-up byte (a send, and a recv and an epoll round after it, per request).
+            self._returned.append(held)
+            return
         with self._returned_lock:
             self._returned.append(held)
             if self._woken:
@@ -178,6 +183,8 @@ class ConnectionPoller:
             self._accept_paused_until = 0.0
             self.start_accepting()
         wait = max(0.0, min(timeout, self._next_sweep - now))
+        if self._returned:
+            wait = 0.0  # given back outside a pass (serial: while closing idle ones): take it now
         self._served_in_pass = False
         accept = False
         for key, _ in self._selector.select(wait):
@@ -187,10 +194,10 @@ class ConnectionPoller:
             elif key.fileobj is self.listener:
                 accept = True  # after the connections: a ready request first
             else:
-                self._take_returned()
+                self._take_returned(from_wake=True)
         if accept and not (self.serial and self._served_in_pass):
             self._accept()
-        if self._returned:
+        while self._returned:  # serial: parking one may serve its next request, and so on
             self._take_returned()
         now = time.monotonic()
         if now >= self._next_sweep:
@@ -416,14 +423,15 @@ class ConnectionPoller:
         self._served_in_pass = True
         self.dispatch(held)
 
-    def _take_returned(self) -> None:
-        # One recv: a batch of give-backs sends one byte (see give_back), and stop() a few; what
-        # a second call would find is for a later pass anyway (its bytes wake the poller again).
-        with contextlib.suppress(OSError):
-            self._wake_r.recv(4096)
+    def _take_returned(self, from_wake: bool = False) -> None:
         with self._returned_lock:
             returned, self._returned = self._returned, []
-            self._woken = False
+            woken, self._woken = self._woken, False
+        if from_wake or woken:
+            # One recv: a batch of give-backs sends one byte (see give_back), stop() a few; a
+            # byte still on its way wakes the poller again and is read then (from_wake).
+            with contextlib.suppress(OSError):
+                self._wake_r.recv(4096)
         now = time.monotonic()
         for held in returned:
             self._park(held, now)
