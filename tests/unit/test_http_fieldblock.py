@@ -22,6 +22,9 @@ class FakeSocket:
     def settimeout(self, _timeout: float | None) -> None:
         pass
 
+    def gettimeout(self) -> float | None:
+        return None  # blocking, as a Connection made without a poller has it
+
     def setsockopt(self, *_args: object) -> None:
         pass
 
