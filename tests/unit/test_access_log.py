@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 
 from socketlab import logs
 from socketlab.http import connection
+from socketlab.http.parser import Headers, Request
 from tests.support import processes
 from tests.support.multiprocess import server_process
 from tests.support.paths import REPO, WWW
@@ -59,6 +61,17 @@ def stdout_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], io.
         root.handlers[:], root.level = saved
 
 
+class _Keep(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class _Peer:
     """The little of a connection an exchange and its access line read."""
 
@@ -68,7 +81,7 @@ class _Peer:
 
 
 def _exchange(target: str, status: int | None, note: str = "") -> connection.Exchange:
-    request = connection.Request("GET", target, (1, 1), connection.Headers())
+    request = Request("GET", target, (1, 1), Headers())
     exchange = connection.Exchange(_Peer(), request, 1)  # type: ignore[arg-type]
     exchange.status = status
     exchange.body_bytes = 1024
@@ -80,7 +93,7 @@ def test_the_fast_line_is_the_line_logging_writes(
     stdout_logging: Callable[[], io.StringIO], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = 1764633600.25  # fixed, so both lines carry the same time
-    monkeypatch.setattr(logs.time, "time", lambda: now)
+    monkeypatch.setattr(time, "time", lambda: now)  # the clock logs.py reads
     out = stdout_logging()
     assert logs.ACCESS.target() is logs.ACCESS
     cases = [("/a?b=c", 200, ""), ("/\x1b[2J\r\nforged", None, "error=boom")]
@@ -93,9 +106,7 @@ def test_the_fast_line_is_the_line_logging_writes(
     formatter = logging.Formatter(logs.LOG_FORMAT)
     fast_handler = logs.ACCESS._handler
     for target, status, note in cases:
-        records: list[logging.LogRecord] = []
-        handler = logging.Handler()
-        handler.emit = records.append  # type: ignore[method-assign]
+        handler = _Keep()
         logs.ACCESS._handler = None  # the logging path, as caplog sees it
         connection.access_log.addHandler(handler)
         try:
@@ -103,7 +114,7 @@ def test_the_fast_line_is_the_line_logging_writes(
         finally:
             connection.access_log.removeHandler(handler)
             logs.ACCESS._handler = fast_handler
-        record = records[0]
+        record = handler.records[0]
         record.created, record.msecs = now, 250.0
         slow.append(formatter.format(record))
     # The duration differs by the microseconds between the calls: compare around it.
