@@ -177,15 +177,18 @@ class ConnectionPoller:
             and not conn.parser.buffer
             and conn.sock.gettimeout() == 0.0
         )
+        if quiet:
+            # Waiting for its client, nothing to do before: re-armed here, after the append, so
+            # the poller, which takes the returned ones before it handles events, knows it again
+            # before its event; the bookkeeping waits for the poller's next pass. (The system
+            # call is made outside the lock: the other workers do not queue behind it.)
+            held.armed = True
+            with self._returned_lock:
+                self._returned.append(held)
+            self._arm(held)
+            return
         with self._returned_lock:
             self._returned.append(held)
-            if quiet:
-                # Waiting for its client, nothing to do before: re-armed here, after the append,
-                # so the poller, which takes the returned ones before it handles events, knows it
-                # again before its next event; the bookkeeping waits for the poller's next pass.
-                held.armed = True
-                self._arm(held)
-                return
             if self._woken:
                 return
             self._woken = True
