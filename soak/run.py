@@ -35,57 +35,37 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
-from bench.servers import GUNICORN_GTHREAD, NGINX, WAITRESS, Server, _py, running
+from bench.servers import (
+    GUNICORN_GTHREAD,
+    NGINX,
+    OURS_STATIC,
+    WAITRESS,
+    Server,
+    _py,
+    multiprocess_web,
+    running,
+)
 
 from . import attacks, faults
 from .report import write_markdown
 
 REPO: Final = Path(__file__).resolve().parents[1]
 WWW: Final = REPO / "services" / "www"
-CONFIG: Final = str(REPO / "configs" / "multiprocess-web.toml")
 P99_TARGET_MS: Final = 50.0
 
 
-def _multiprocess(mode: str, *extra: str) -> Server:
+def _multiprocess(mode: str) -> Server:
+    """multiprocess-web as the lab runs it: its own site (labapp, /post reads a body) and the
+    static files, with bench's command line (the benchmark's row runs hello:app instead)."""
     return Server(
         f"multiprocess-web {mode}",
-        _py(
-            "socketlab.multiprocess_web",
-            "--config",
-            CONFIG,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--mode",
-            mode,
-            "--static-root",
-            "{root}",
-            "--log-level",
-            "warning",
-            *extra,
-        ),
+        multiprocess_web(mode, "--static-root", "{root}"),
         ready_path="/healthz",
         description=f"socketlab multiprocess-web, {mode} mode, the lab's WSGI site",
     )
 
 
-THREADED: Final = Server(
-    "threaded-web",
-    _py(
-        "socketlab.threaded_web",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--root",
-        "{root}",
-        "--log-level",
-        "warning",
-    ),
-    ready_path="/healthz",
-    description="socketlab threaded-web: a poller and a pool of 128 threads",
-)
+THREADED: Final = OURS_STATIC
 PREFORK: Final = _multiprocess("prefork")
 FORK: Final = _multiprocess("fork")
 
