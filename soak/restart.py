@@ -237,6 +237,8 @@ class BrowserLoad:
             self.process.kill()
             self.process.wait()
         self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def page_loads(browser: str, url: str) -> bool:
