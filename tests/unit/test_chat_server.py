@@ -6,12 +6,13 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from socketlab.udp_chat.protocol import Addr
 from socketlab.udp_chat.relay import Fanout, Relay, Send
-from socketlab.udp_chat.server import ChatServer, bind
+from socketlab.udp_chat.server import SOCKET_RECV_BUFFER, ChatServer, bind, receive_queue
 
 A: Addr = ("127.0.0.1", 1001)
 B: Addr = ("127.0.0.1", 1002)
@@ -87,3 +88,14 @@ def test_an_unexpected_send_error_is_not_swallowed(server: ChatServer) -> None:
     scripted(server, {B: OSError(errno.EBADF, "bad file descriptor")})
     with pytest.raises(OSError, match="bad file descriptor"):
         server._send([Fanout((A, B, C), b"MSG x 1 hi")])
+
+
+def test_the_relays_socket_asks_for_a_deep_receive_queue() -> None:
+    """A flood must not fill the kernel's queue before the relay can rate-limit it: the socket
+    gets SOCKET_RECV_BUFFER, or all that net.core.rmem_max allows (and then the log says so)."""
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert receive_queue(sock) == min(SOCKET_RECV_BUFFER, rmem_max)
+    finally:
+        sock.close()

@@ -18,7 +18,13 @@ when a whole request is in hand:
   lingering close), ``idle_timeout`` between requests and ``header_timeout`` before the first
   (a quiet close), ``io_timeout`` between pieces of a body (408);
 * past ``max_connections`` the oldest idle connection is closed to make room for a new one; when
-  none is idle the newcomer gets a fast 503 (``errors.busy_response()``).
+  none is idle the newcomer gets a fast 503 (``errors.busy_response()``);
+* with ``defer_sends`` (prefork's workers) each connection gets an
+  :class:`~socketlab.http.outbox.Outbox` and stays non-blocking: what a slow reader does not
+  take at once is sent from here when its socket is writable (state "sending", ``io_timeout``
+  without progress closes it), then the connection waits for its next request -- or is closed,
+  with a lingering close, if its last answer said so. A worker is held only while the
+  application runs.
 
 Each connection is a row of a :class:`~socketlab.status.Scoreboard` (``/server-status``).
 """
@@ -50,6 +56,7 @@ from .connection import (
     reject,
 )
 from .errors import HTTPError
+from .outbox import Outbox
 from .parser import END, Data, Request
 from .writer import CONTINUE
 
@@ -85,6 +92,7 @@ class Held:
         "head_started",
         "lingering",
         "request",
+        "sending",
         "slot",
         "working",
     )
@@ -100,6 +108,7 @@ class Held:
         self.working = False  # a worker has it; the poller does not watch it
         self.fd = conn.sock.fileno()  # kept: a closed socket's fileno() is -1
         self.armed = False  # one-shot mode: its next readable event will be reported
+        self.sending = False  # the poller sends what its outbox holds (watched for writing)
 
 
 class ConnectionPoller:
@@ -116,6 +125,7 @@ class ConnectionPoller:
         max_connections: int,
         worker: str = "",
         serial: bool = False,
+        defer_sends: bool = False,
     ) -> None:
         self.listener = listener
         self.handler = handler
@@ -128,6 +138,7 @@ class ConnectionPoller:
         # while a request is being served would wait for it, so accept one at a time, and none
         # in a pass that served a request: idle siblings take them.
         self.serial = serial
+        self.defer_sends = defer_sends  # sends never block: the rest goes from here (outbox.py)
         self._served_in_pass = False
         self.held: set[Held] = set()
         self.overloaded = 0  # connections answered 503, for tests and logs
@@ -145,7 +156,7 @@ class ConnectionPoller:
         # calls, a wake-up byte and a context switch fewer per request (see give_back).
         self._oneshot: select.epoll | None = None
         self._by_fd: dict[int, Held] = {}
-        if not serial and hasattr(select, "epoll"):
+        if not serial and not defer_sends and hasattr(select, "epoll"):
             self._oneshot = select.epoll()
             self._selector.register(self._oneshot.fileno(), selectors.EVENT_READ, self._by_fd)
         self._returned: list[Held] = []
@@ -229,7 +240,10 @@ class ConnectionPoller:
         for key, _ in self._selector.select(wait):
             obj = key.data
             if isinstance(obj, Held):
-                self._readable(obj)
+                if obj.sending:
+                    self._writable(obj)
+                else:
+                    self._readable(obj)
             elif obj is self._by_fd:
                 self._oneshot_events()
             elif key.fileobj is self.listener:
@@ -361,6 +375,8 @@ class ConnectionPoller:
             sock.close()
             return
         conn.parkable = True
+        if self.defer_sends:
+            conn.outbox = Outbox()
         slot = self.scoreboard.open(conn.peer, "poller")
         held = Held(conn, slot, time.monotonic() + self.config.header_timeout)
         self.held.add(held)
@@ -504,8 +520,8 @@ class ConnectionPoller:
         held.head_started = 0.0
         held.slot.set(status.WORKING)
         # The socket stays non-blocking: the worker's send switches it to blocking only when an
-        # answer does not fit the socket buffer (Connection.send_raw), so that a small answer
-        # costs no setblocking() calls there and back.
+        # answer does not fit the socket buffer (Connection.send_raw; with an outbox, never),
+        # so that a small answer costs no setblocking() calls there and back.
         self._served_in_pass = True
         self.dispatch(held)
 
@@ -531,6 +547,9 @@ class ConnectionPoller:
         if not conn.parked:
             self._forget(held)
             return
+        if conn.sending:
+            self._start_sending(held, now)
+            return
         if conn.draining:
             self._close(held)
             return
@@ -545,6 +564,11 @@ class ConnectionPoller:
         except (ValueError, OSError):
             self._forget(held)
             return
+        self._await_request(held, now)
+
+    def _await_request(self, held: Held, now: float) -> None:
+        """``held`` is watched for reading again: idle, or on with what it already sent."""
+        conn = held.conn
         held.deadline = now + self.config.idle_timeout
         held.slot.set(status.IDLE)
         self._idle[held] = None
@@ -556,12 +580,66 @@ class ConnectionPoller:
             self._idle.pop(held, None)
             self._advance(held, now)
 
+    # -- sending (defer_sends) -----------------------------------------------------------------
+
+    def _start_sending(self, held: Held, now: float) -> None:
+        """A worker left part of an answer in the outbox: send it when the socket is writable."""
+        try:
+            self._selector.register(held.conn.sock, selectors.EVENT_WRITE, held)
+        except (ValueError, OSError):
+            self._close(held)
+            return
+        held.sending = True
+        held.deadline = now + self.config.io_timeout
+        held.slot.set(status.SENDING)
+
+    def _writable(self, held: Held) -> None:
+        conn = held.conn
+        now = time.monotonic()
+        try:
+            sent_before = conn.tally.bytes_out
+            done = conn.flush()
+        except ClientGone as exc:
+            log.debug("%s gone while its answer was sent: %s", conn.peer, exc)
+            self._close(held)
+            return
+        if conn.tally.bytes_out != sent_before:
+            held.deadline = now + self.config.io_timeout  # the client is reading, slowly
+        if not done:
+            return
+        held.sending = False
+        if conn.close_after_send or conn.draining:
+            self._linger_after_send(held)
+            return
+        self._selector.modify(conn.sock, selectors.EVENT_READ, held)
+        self._await_request(held, now)
+
+    def _linger_after_send(self, held: Held) -> None:
+        """The last answer is out: half-close, then discard what comes until EOF or the
+        linger time (so unread bytes cannot make the kernel reset the answer away)."""
+        conn = held.conn
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            self._selector.modify(conn.sock, selectors.EVENT_READ, held)
+        except (ValueError, OSError):
+            self._close(held)
+            return
+        held.lingering = True
+        held.deadline = time.monotonic() + LINGER_SECONDS
+
     # -- deadlines and closing ---------------------------------------------------------------------
 
     def _sweep(self, now: float) -> None:
         for held in [held for held in self.held if not held.working and now >= held.deadline]:
             conn = held.conn
-            if held.lingering:
+            if held.sending:
+                log.info(
+                    "%s: closed, it took nothing of its answer for %g s",
+                    conn.peer,
+                    self.config.io_timeout,
+                )
+                self._close(held)
+            elif held.lingering:
                 self._close(held)
             elif held.request is not None:
                 self._reject(held, errors.RequestTimeout("request body too slow"))
@@ -579,6 +657,14 @@ class ConnectionPoller:
         try:
             exchange = reject(conn, exc, conn.requests + 1)
             conn._log_access(exchange)
+            if conn.sending:  # the error page did not fit in the socket: send it from here
+                self._idle.pop(held, None)
+                conn.close_after_send = True
+                self._selector.modify(conn.sock, selectors.EVENT_WRITE, held)
+                held.sending = True
+                held.deadline = time.monotonic() + self.config.io_timeout
+                held.slot.set(status.SENDING)
+                return
             conn.sock.shutdown(socket.SHUT_WR)
         except (ClientGone, OSError):
             self._close(held)

@@ -34,6 +34,13 @@ log = logging.getLogger("socketlab.udp_chat")
 #: datagrams; this one sees them whole and the relay refuses them with their real size.
 RECV_BUFFER = 65_507
 
+#: The kernel's queue of datagrams for the relay's socket (SO_RCVBUF), in bytes. A flood from one
+#: address fills the default queue (about 208 KiB, a few hundred small datagrams) faster than the
+#: relay can read and rate-limit it, and then the kernel drops every sender's datagrams alike,
+#: members' included. 4 MiB holds about 5,000 small datagrams of a burst; Linux caps it at
+#: net.core.rmem_max without an error, so the log says what the socket got.
+SOCKET_RECV_BUFFER = 4 << 20
+
 #: Datagrams handled per wakeup before timers get their turn, so a flood cannot starve the idle
 #: drops and retransmissions.
 RECV_BATCH = 64
@@ -99,17 +106,25 @@ and type JOIN yourname, MSG hello, WHO, LEAVE."""
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A UDP socket bound to ``host:port`` (IPv4 or IPv6, whatever ``host`` resolves to)."""
+    """A UDP socket bound to ``host:port`` (IPv4 or IPv6, whatever ``host`` resolves to), with
+    a receive queue of :data:`SOCKET_RECV_BUFFER` bytes as far as the kernel allows."""
     family, kind, proto, _, addr = socket.getaddrinfo(
         host or None, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_RECV_BUFFER)
         sock.bind(addr)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def receive_queue(sock: socket.socket) -> int:
+    """The bytes of datagrams the kernel queues for ``sock``: Linux reports twice what it
+    grants (it counts its bookkeeping), so half of SO_RCVBUF is what was asked for and got."""
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
 
 
 class ChatServer:
@@ -285,12 +300,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, server.handle_signal)
     config = server.relay.config
     log.info(
-        "listening on %s (udp); idle timeout %g s, at most %d members, rate %g/s burst %d",
+        "listening on %s (udp); idle timeout %g s, at most %d members, rate %g/s burst %d; "
+        "receive queue %d KiB%s",
         format_addr(server.address),
         config.idle_timeout,
         config.max_members,
         config.rate,
         config.burst,
+        receive_queue(sock) // 1024,
+        "" if receive_queue(sock) >= SOCKET_RECV_BUFFER else " (capped by net.core.rmem_max)",
     )
     server.serve_forever()
     return 0
