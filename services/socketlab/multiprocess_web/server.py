@@ -51,7 +51,8 @@ from ..settings import Setting
 from ..static import CACHE_CONTROL_SETTING, StaticFiles, parse_cache_rules
 from ..wsgi import WSGIGateway
 from ..wsgi.apploader import AppLoadError, check_spec, load_app
-from .board import WorkerBoard
+from .board import WorkerBoard, WorkerRow
+from .deadlines import DeadlineTable
 from .forking import ForkingServer
 from .prefork import PreforkServer
 from .supervisor import Supervisor
@@ -181,6 +182,7 @@ class Site:
         # Set in each child (see build_server): its own connections, and every child's row.
         self.scoreboard: status.Scoreboard | None = None
         self.board: WorkerBoard | None = None
+        self.deadlines: DeadlineTable | None = None
         self.refresh: Callable[[], None] = lambda: None
 
     def __call__(self, exchange: Exchange) -> None:
@@ -201,6 +203,25 @@ class Site:
         else:
             self.app(exchange)
 
+    def _in_a_request(self, row: WorkerRow) -> dict[str, int]:
+        """A worker's counts per state, with the request it is in now counted as working.
+
+        A prefork worker publishes its counts between requests, at most every quarter of a
+        second, not as each request starts (that would cost every request); a worker that went
+        from idle into a long request would show idle for all of it. The deadline table, which
+        every request writes anyway, says it is busy: one of its connections is working."""
+        counts = dict(row.counts)
+        deadlines = self.deadlines
+        if counts.get(status.WORKING, 0) or deadlines is None or row.slot >= deadlines.slots:
+            return counts
+        if deadlines.read(row.slot).busy:
+            counts[status.WORKING] = 1
+            for moved_from in (status.IDLE, status.READING_HEAD):
+                if counts.get(moved_from, 0):
+                    counts[moved_from] -= 1
+                    break
+        return counts
+
     def server_status(self) -> dict[str, Any]:
         """The answering child's own scoreboard, plus every child's row of the worker board.
 
@@ -214,21 +235,23 @@ class Site:
         doc["mode"] = self.mode
         rows = self.board.rows() if self.board is not None else []
         now = time.monotonic()
-        doc["workers"] = [
-            {
-                "slot": row.slot,
-                "pid": row.pid,
-                "states": row.counts,
-                "connections": sum(row.counts.values()),
-                "requests": row.requests,
-                "peer": row.peer,
-            }
-            for row in rows
-        ]
+        doc["workers"] = []
+        for row in rows:
+            counts = self._in_a_request(row)
+            doc["workers"].append(
+                {
+                    "slot": row.slot,
+                    "pid": row.pid,
+                    "states": counts,
+                    "connections": sum(counts.values()),
+                    "requests": row.requests,
+                    "peer": row.peer,
+                }
+            )
         if rows:
             totals = dict.fromkeys(status.STATES, 0)
-            for row in rows:
-                for state, n in row.counts.items():
+            for worker in doc["workers"]:
+                for state, n in worker["states"].items():
                     totals[state] += n
             doc["states"] = totals
             doc["connections"] = sum(totals.values())
@@ -281,6 +304,7 @@ def build_server(args: argparse.Namespace, site: Site, listener: socket.socket) 
         )
         board = status.Scoreboard(SERVICE)
         site.scoreboard, site.board = board, server.board  # this child's copy of the site
+        site.deadlines = server.deadlines
         worker = Worker(
             site,
             config,
