@@ -13,10 +13,11 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.multiprocess import server_process
+from tests.support.multiprocess import START_TIMEOUT, ServerProcess, server_process
 from tests.support.raw_http import (
     HTTP_TIMEOUT,
     RawResponse,
@@ -39,8 +40,22 @@ LOAD_BUDGET = 60.0  # seconds the whole loop may take before the test gives up
 
 APP_MODULE = '''
 """Test applications for multiprocess-web, loaded by module:callable from the app search path."""
+import json
 import os
+import pathlib
 import time
+import urllib.parse
+
+
+def announced(environ, start_response):
+    """/delay?s=SECONDS&mark=FILE: creates FILE as it starts (the test then knows the request
+    is in the application), sleeps, answers {"delay": SECONDS}."""
+    query = urllib.parse.parse_qs(environ["QUERY_STRING"])
+    pathlib.Path(query["mark"][0]).touch()
+    seconds = float(query["s"][0])
+    time.sleep(seconds)
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"delay": seconds}).encode()]
 
 
 def boom(environ, start_response):
@@ -225,12 +240,18 @@ def test_prefork_descriptors_stay_flat_across_replacements(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("mode", ["prefork", "fork"])
-def test_sigterm_drains_an_in_flight_delay_then_exits(tmp_path: Path, mode: str) -> None:
-    with server_process(tmp_path, mode=mode, workers=2) as srv:
+def test_sigterm_drains_an_in_flight_delay_then_exits(
+    tmp_path: Path, apps: Path, mode: str
+) -> None:
+    app: dict[str, Any] = {"app": "testapps:announced", "app_path": [str(apps)]}
+    with server_process(tmp_path, mode=mode, workers=2, **app) as srv:
         result: list[RawResponse] = []
-        client = threading.Thread(target=lambda: result.append(srv.get("/delay/1.5")))
+        mark = tmp_path / "started"
+        client = threading.Thread(
+            target=lambda: result.append(srv.get(f"/delay?s=1.5&mark={mark}"))
+        )
         client.start()
-        srv.wait_working()
+        in_the_application(mark, srv)
         srv.signal(signal.SIGTERM)
         wait_until(lambda: not listening(srv.port), 5, "still accepting after SIGTERM")
         client.join(HTTP_TIMEOUT)
@@ -256,18 +277,24 @@ def test_sigterm_closes_idle_keep_alive_connections_at_once(tmp_path: Path) -> N
         assert time.monotonic() - started < 3  # not the 15 s idle timeout
 
 
-def test_graceful_timeout_bounds_the_stop(tmp_path: Path) -> None:
-    # Two workers: the idle one answers /server-status while the other is in the delay.
-    with server_process(tmp_path, mode="prefork", workers=2, graceful_timeout=0.5) as srv:
+def test_graceful_timeout_bounds_the_stop(tmp_path: Path, apps: Path) -> None:
+    app: dict[str, Any] = {"app": "testapps:announced", "app_path": [str(apps)]}
+    with server_process(tmp_path, mode="prefork", workers=1, graceful_timeout=0.5, **app) as srv:
+        mark = tmp_path / "started"
         with socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as sock:
-            sock.sendall(b"GET /delay/5 HTTP/1.1\r\nHost: t\r\n\r\n")
-            srv.wait_working()
+            sock.sendall(f"GET /delay?s=5&mark={mark} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            in_the_application(mark, srv)
             started = time.monotonic()
             srv.signal(signal.SIGTERM)
             assert srv.wait() == 0
             assert time.monotonic() - started < 3
             assert closed_by_peer(sock, 2)
         assert "still busy after 0.5 s: SIGKILL" in srv.log()
+
+
+def in_the_application(mark: Path, srv: ServerProcess) -> None:
+    """Wait until the announced request has created ``mark``: it is in the application."""
+    wait_until(mark.exists, START_TIMEOUT, lambda: f"the request never started\n{srv.log()}")
 
 
 def listening(port: int) -> bool:
@@ -372,3 +399,24 @@ def test_many_requests_across_the_pool_stay_correct(tmp_path: Path) -> None:
         assert all(a.status == 200 for a in answers)
         assert sorted(int(a.json()["args"]["i"]) for a in answers[len(slow) :]) == list(range(40))
         assert {a.pid for a in answers} == pool, "one worker answered everything"
+
+
+def test_prefork_scoreboard_counts_a_worker_in_a_long_request_as_working(
+    tmp_path: Path, apps: Path
+) -> None:
+    """A worker publishes its counts between requests; one that went from idle into a long
+    request is still shown working (the deadline table says it is in one)."""
+    app: dict[str, Any] = {"app": "testapps:announced", "app_path": [str(apps)]}
+    with server_process(tmp_path, mode="prefork", workers=2, **app) as srv:
+        srv.workers(2)
+        mark = tmp_path / "started"
+        client = threading.Thread(target=lambda: srv.get(f"/delay?s=2&mark={mark}"))
+        client.start()
+        try:
+            in_the_application(mark, srv)
+            doc = srv.get("/server-status").json()
+            others = [w for w in doc["workers"] if w["pid"] != doc["pid"]]
+            assert [w["states"]["working"] for w in others] == [1], doc
+            assert doc["states"]["working"] == 2, doc  # that one, and the status request
+        finally:
+            client.join(HTTP_TIMEOUT)
