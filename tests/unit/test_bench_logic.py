@@ -229,8 +229,7 @@ def test_targets_are_judged_as_ratios_to_the_peer() -> None:
     assert [t["met"] for t in rows] == [True, True]  # 3.33x the rate, 0.30 of the CPU
     assert rows[0]["ratio"] == pytest.approx(30000 / 9000)
     assert judged["static-1k-close"]["met"] is False  # 1.67x < 2x
-    assert judged["wsgi-keepalive"]["met"] is False  # faster, but its p99 is worse
-    assert "p99 9.00 ms vs 8.00 ms" in judged["wsgi-keepalive"]["note"]
+    assert judged["wsgi-keepalive"]["met"] is False  # faster, but 1.14x < 1.3x
     assert judged["udp-chat"]["met"] is True
     not_run = [t for t in report.judge(workloads) if t["workload"] == "static-100k"]
     assert not_run[0]["note"] == "not run"
