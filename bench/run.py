@@ -274,9 +274,8 @@ def gunicorn_capacity(
             source=f"gunicorn sync's median requests/s in {CAPACITY_RUNS} runs of wrk -c50",
             runs=rates,
         )
-        say(
-            f"  gunicorn sync's capacity: {_capacity['requests_per_second']:,.0f}/s ({_capacity['source']})"
-        )
+        rps = _capacity["requests_per_second"]
+        say(f"  gunicorn sync's capacity: {rps:,.0f}/s ({_capacity['source']})")
     return dict(_capacity)
 
 

@@ -15,8 +15,8 @@
 # oha takes minutes of two cores, so the build is kept in a cache outside the checkout,
 # ${XDG_CACHE_HOME:-~/.cache}/socketlab/crates/CRATE-VERSION-ARCH (the version and the machine
 # in the key: a new pin builds anew, an old one is never reused for it); a fresh clone on the
-# same machine copies the binary from there in a moment. Crates are built without their
-# default features: the bench speaks plain HTTP to 127.0.0.1, so no TLS stack is compiled.
+# same machine copies the binary from there in a moment. (oha 1.16.0 does not build without
+# its default features, so its TLS stack is compiled too, although the bench speaks plain HTTP.)
 set -euo pipefail
 
 label=$1
@@ -80,7 +80,7 @@ for entry in "${crates[@]}"; do
         started=$SECONDS
         # The build directory is the cache entry's own, so that nothing lands in the checkout
         # and a failed build leaves no entry behind (the rename below is the commit).
-        cargo install --locked --quiet --no-default-features --version "$version" \
+        cargo install --locked --quiet --version "$version" \
             --root "$building" --target-dir "$building/target" "$crate"
         rm -rf "$building/target" "$building/.crates.toml" "$building/.crates2.json"
         rm -rf "$cached"

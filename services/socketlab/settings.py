@@ -22,7 +22,6 @@ import difflib
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +207,8 @@ def read_config(path: Path) -> ConfigFile:
         raise SettingsError(f"{path}: cannot read config file: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SettingsError(f"{path}: not valid TOML: the file is not UTF-8") from None
+    import tomllib  # here, not at the top: a command run without a config file never needs it
+
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
