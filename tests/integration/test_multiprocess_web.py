@@ -20,6 +20,7 @@ from testcontainers.core.network import Network
 
 from tests.support import contracts
 from tests.support.containers import Lab
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,20 @@ print(json.dumps({"elapsed": time.monotonic() - started, "results": results}))
 def from_client(lab: Lab, client: Container, host: str, path: str, count: int) -> dict[str, Any]:
     result: dict[str, Any] = lab.python(client, SLOW_FROM_CLIENT, host, str(PORT), path, str(count))
     return result
+
+
+WORKING_NOW = f"""
+import json, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:{PORT}/server-status", timeout=2) as answer:
+    print(json.load(answer)["states"]["working"])
+"""
+
+
+def working(lab: Lab, container: Container) -> int:
+    """How many requests the server is working on now, from its own scoreboard (asked over
+    loopback inside its container, where /server-status is allowed)."""
+    result = lab.exec(container, ["python3", "-c", WORKING_NOW], check=False)
+    return int(result.stdout) if result.exit_code == 0 and result.stdout.strip() else 0
 
 
 def test_image_declares_healthcheck_user_and_command(lab: Lab) -> None:
@@ -140,7 +155,11 @@ def test_docker_stop_drains_an_in_flight_request_and_exits_0(
             )
         )
         request.start()
-        time.sleep(0.8)  # the request is in flight
+        wait_until(
+            lambda: working(lab, wrapped) >= 1,
+            STOP_BUDGET,
+            lambda: f"the request never reached a worker\n{lab.describe(web)}",
+        )
         started = time.monotonic()
         wrapped.stop(timeout=STOP_TIMEOUT)
         elapsed = time.monotonic() - started

@@ -123,6 +123,22 @@ class ServerProcess:
     def get(self, target: str, **kwargs: Any) -> RawResponse:
         return get(self.port, target, **kwargs)
 
+    def working(self) -> int:
+        """Requests being worked on now, by the server's own /server-status (every worker's
+        row of the shared board; published at most a quarter of a second late). Asked on a
+        connection of its own, so some worker or child other than the busy ones must answer."""
+        answer = self.get("/server-status")
+        assert answer.status == 200, f"/server-status answered {answer.status}\n{self.log()}"
+        return int(answer.json()["states"]["working"])
+
+    def wait_working(self, count: int = 1, timeout: float = START_TIMEOUT) -> None:
+        """Wait until at least ``count`` requests are in the application."""
+        wait_until(
+            lambda: self.working() >= count,
+            timeout,
+            lambda: f"fewer than {count} requests in flight\n{self.log()}",
+        )
+
     # -- the process tree ----------------------------------------------------------------------
 
     def children(self) -> dict[int, str]:
@@ -160,8 +176,10 @@ class ServerProcess:
         return wait_until(
             pool,
             timeout,
-            lambda: f"expected {count} workers, none of {sorted(gone)}, have {self.children()}\n"
-            f"{self.log()}",
+            lambda: (
+                f"expected {count} workers, none of {sorted(gone)}, have {self.children()}\n"
+                f"{self.log()}"
+            ),
         )
 
     def wait_no_children(self, timeout: float) -> None:

@@ -53,6 +53,26 @@ class Running:
     def overloaded(self) -> int:
         return self.server.overloaded
 
+    def open_connections(self) -> int:
+        """How many connections the server holds now (its scoreboard's rows)."""
+        return len(self.server.scoreboard)
+
+    def idle_connections(self) -> int:
+        """How many connections wait idle between requests (parked, so evictable)."""
+        return self.server.scoreboard.counts()[status.IDLE]
+
+    def mid_head(self) -> int:
+        """How many held connections have part of a request head buffered: not idle ones."""
+        server = self.server
+        if isinstance(server, CoroutineServer):
+            return int(self.call(lambda: sum(not c.idle for c in server.connections)))
+        while True:  # the poller's thread changes the set: copy it, again if it changed meanwhile
+            try:
+                held = list(server.poller.held)
+            except RuntimeError:
+                continue
+            return sum(bool(h.conn.parser.buffer) for h in held)
+
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=5)
 

@@ -72,8 +72,13 @@ def test_keep_alive_spans_pages(lab: str) -> None:
     with Browser(OPTIONS) as browser:
         browser.load(lab + "/")
         second = browser.load(lab + "/tcp.html")
-    assert second.ok
-    assert all(entry.reused for entry in second.entries)
+    assert second.ok, format_page(second)
+    # The second page's document goes over a connection the first page opened. Its two
+    # resources are fetched at once: if the first page happened to need only one connection,
+    # one of them opens a second, so the bound is "fewer new connections than requests".
+    document = next(e for e in second.entries if e.url == lab + "/tcp.html")
+    assert document.reused, format_page(second)
+    assert summary(second)["connections_opened"] < len(second.entries), format_page(second)
 
 
 class _Quiet(SimpleHTTPRequestHandler):

@@ -361,7 +361,7 @@ def test_refused_reliable_join_stops_at_once(start_server: Callable[..., ChatSer
     server = start_server()
     port = server.address[1]
     holder = run_client(port, "alice", "/sleep 3\n", "--linger", "0")
-    time.sleep(1)  # alice is taken by now
+    wait_until(lambda: "alice" in server.relay.by_nick, 10, "alice never joined")
     out = finish(run_client(port, "alice", "hello\n", "--reliable", "--join-timeout", "5"), 30)
     finish(holder)
     assert "could not join: 409 nick in (nick in use)" in out

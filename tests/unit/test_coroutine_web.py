@@ -30,6 +30,7 @@ from socketlab.http.connection import ConnectionConfig
 from tests.support.asgi_validate import Receive, Scope, Send, Validator
 from tests.support.raw_http import closed_by_peer, read_responses
 from tests.support.starlette_site import starlette_app
+from tests.support.waiting import wait_until
 from tests.support.web_servers import Running, start
 
 REPO = Path(__file__).resolve().parents[2]
@@ -341,11 +342,16 @@ def test_server_status_shows_each_connection_and_its_state(
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n")
         read_responses(idle, ["GET"])
         partial.sendall(b"GET / HTTP/1.1\r\nHo")
-        time.sleep(0.2)
-        doc = requests.get(running.url + "/server-status", timeout=5).json()
-        rows = {row["peer"]: row for row in doc["rows"]}
         idle_peer = f"127.0.0.1:{idle.getsockname()[1]}"
         partial_peer = f"127.0.0.1:{partial.getsockname()[1]}"
+
+        def with_both() -> dict[str, Any] | None:
+            doc: dict[str, Any] = requests.get(running.url + "/server-status", timeout=5).json()
+            peers = {row["peer"] for row in doc["rows"]}
+            return doc if {idle_peer, partial_peer} <= peers else None
+
+        doc = wait_until(with_both, 5, "the scoreboard lacks a connection")
+        rows = {row["peer"]: row for row in doc["rows"]}
         assert rows[idle_peer]["state"] == "idle"
         assert rows[idle_peer]["requests"] == 1
         assert rows[partial_peer]["state"] == "reading-head"

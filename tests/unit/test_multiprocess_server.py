@@ -25,7 +25,7 @@ from tests.support.raw_http import (
     read_responses,
     request,
 )
-from tests.support.waiting import in_parallel
+from tests.support.waiting import in_parallel, wait_until
 
 # Seconds: how long the slow requests in these tests take, and the bounds the server must meet.
 SLOW = 0.6
@@ -230,11 +230,9 @@ def test_sigterm_drains_an_in_flight_delay_then_exits(tmp_path: Path, mode: str)
         result: list[RawResponse] = []
         client = threading.Thread(target=lambda: result.append(srv.get("/delay/1.5")))
         client.start()
-        time.sleep(0.5)  # the request is in flight
+        srv.wait_working()
         srv.signal(signal.SIGTERM)
-        time.sleep(0.3)
-        with pytest.raises(ConnectionRefusedError):  # no longer accepting
-            socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+        wait_until(lambda: not listening(srv.port), 5, "still accepting after SIGTERM")
         client.join(HTTP_TIMEOUT)
         assert result, srv.log()
         assert result[0].status == 200, srv.log()
@@ -259,16 +257,26 @@ def test_sigterm_closes_idle_keep_alive_connections_at_once(tmp_path: Path) -> N
 
 
 def test_graceful_timeout_bounds_the_stop(tmp_path: Path) -> None:
-    with server_process(tmp_path, mode="prefork", workers=1, graceful_timeout=0.5) as srv:
+    # Two workers: the idle one answers /server-status while the other is in the delay.
+    with server_process(tmp_path, mode="prefork", workers=2, graceful_timeout=0.5) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=HTTP_TIMEOUT) as sock:
             sock.sendall(b"GET /delay/5 HTTP/1.1\r\nHost: t\r\n\r\n")
-            time.sleep(0.3)
+            srv.wait_working()
             started = time.monotonic()
             srv.signal(signal.SIGTERM)
             assert srv.wait() == 0
             assert time.monotonic() - started < 3
             assert closed_by_peer(sock, 2)
         assert "still busy after 0.5 s: SIGKILL" in srv.log()
+
+
+def listening(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` still accepts connections."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return False
+    return True
 
 
 # --- failed fork ----------------------------------------------------------------------------------

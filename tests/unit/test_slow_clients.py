@@ -24,6 +24,7 @@ from socketlab.http.connection import ConnectionConfig
 from tests.support.multiprocess import server_process
 from tests.support.paths import WWW
 from tests.support.raw_http import HTTP_TIMEOUT, read_responses
+from tests.support.waiting import wait_until
 from tests.support.web_servers import Running, start
 
 CROWD = 300
@@ -194,17 +195,16 @@ def test_prefork_silent_crowd_and_slow_bodies(tmp_path: Path) -> None:
             (answer,) = read_responses(bodies[0], ["POST"])
             assert answer.status == 200
             assert "slow" + "x" * 996 in json.loads(answer.body)["data"]
+
             # every worker's counts come from the worker board, at most a moment late
-            deadline = time.monotonic() + 5
-            while True:
+            def crowd_shown() -> dict[str, object] | None:
                 doc = scoreboard(srv.port)
                 states = doc["states"]
                 assert isinstance(states, dict)
-                if states["reading-head"] >= CROWD or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
+                return doc if states["reading-head"] >= CROWD else None
+
+            doc = wait_until(crowd_shown, 5, lambda: f"the crowd is not on the board\n{srv.log()}")
             assert doc["mode"] == "prefork"
-            assert states["reading-head"] >= CROWD
             workers = doc["workers"]
             assert isinstance(workers, list)
             assert len(workers) == 2
@@ -215,10 +215,7 @@ def test_prefork_worker_killed_for_its_timeout_logs_its_504(tmp_path: Path) -> N
         srv.workers(1)
         code, _, _ = timed_get(srv.port, b"GET /delay/5 HTTP/1.1\r\nHost: t\r\n\r\n")
         assert code == 504
-        deadline = time.monotonic() + 5
-        while '"GET /delay/5 HTTP/1.1" 504' not in srv.log():
-            assert time.monotonic() < deadline, srv.log()
-            time.sleep(0.05)
+        wait_until(lambda: '"GET /delay/5 HTTP/1.1" 504' in srv.log(), 5, srv.log)
 
 
 def test_fork_mode_is_bounded_by_header_timeout(tmp_path: Path) -> None:
@@ -232,11 +229,14 @@ def test_fork_mode_is_bounded_by_header_timeout(tmp_path: Path) -> None:
             assert took < 1.0 + 5.0
         # while children hold connections, the scoreboard shows one row per connection
         with crowd(srv.port, 4):
-            time.sleep(0.5)
-            doc = scoreboard(srv.port)
-            rows = doc["rows"]
-            assert isinstance(rows, list)
-            assert sum(1 for row in rows if row["state"] == "reading-head") >= 4
+
+            def reading_rows() -> list[object] | None:
+                rows = scoreboard(srv.port)["rows"]
+                assert isinstance(rows, list)
+                reading = [row for row in rows if row["state"] == "reading-head"]
+                return reading if len(reading) >= 4 else None
+
+            wait_until(reading_rows, 5, lambda: f"fewer than 4 reading-head rows\n{srv.log()}")
         srv.signal(signal.SIGTERM)
         assert srv.wait() == 0
 

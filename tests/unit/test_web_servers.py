@@ -30,6 +30,7 @@ from tests.support.http_corpus import CORPUS, SMALL
 from tests.support.paths import WWW
 from tests.support.processes import run_service, start_service
 from tests.support.raw_http import closed_by_peer, connect_when_listening, read_responses
+from tests.support.waiting import wait_until
 from tests.support.web_servers import SERVERS, Running, start
 
 BIG_SIZE = 3 * 1024 * 1024 + 17  # over the small-file cache limit: goes out with sendfile
@@ -351,15 +352,17 @@ def test_past_the_connection_bound_idle_ones_make_room_else_503(site_root: Path,
         with running.connect() as idle:
             ((head, _),) = exchange_raw(idle, b"GET /healthz HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
             assert head.status == 200
-            # the idle keep-alive connection is closed to make room for a newcomer
+            # the idle keep-alive connection is closed to make room for a newcomer (once it is
+            # idle: just after its answer, it is on its way back from the thread that wrote it)
+            wait_until(lambda: running.idle_connections() == 1, 5, "the connection never idled")
             with running.connect() as other:
                 ((head, _),) = exchange_raw(other, b"GET / HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
                 assert head.status == 200
                 assert closed_by_peer(idle)
-        time.sleep(0.2)
+        wait_until(lambda: running.open_connections() == 0, 5, "the server kept a closed one")
         with running.connect() as busy:
             busy.sendall(b"GET / HTTP/1.1\r\nHo")  # in the middle of a head: not idle
-            time.sleep(0.2)
+            wait_until(lambda: running.mid_head() == 1, 5, "the server did not read the part")
             with running.connect() as refused:
                 ((head, _),) = exchange_raw(refused, b"GET / HTTP/1.1\r\nHost: l\r\n\r\n", ["GET"])
                 assert head.status == 503
