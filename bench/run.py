@@ -181,7 +181,8 @@ WORKLOADS: Final = (
         "by the bench's own page server, which stamps each request in microseconds; each "
         "client runs as a fresh process, alternating. Page load is from the first request's "
         "first byte to the last response's end at that server; process is from start to exit, "
-        "interpreter start-up included.",
+        "interpreter start-up included (the services' bytecode written first with compileall, "
+        "as an installed package has it: PYTHONDONTWRITEBYTECODE is set here).",
         "browser",
         page.PAGE,
         (),
