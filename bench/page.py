@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -33,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -305,6 +306,8 @@ class ClientTimes:
     runs: list[float]
     loads: list[float]
     requests: int
+    cpu: list[float] = field(default_factory=list)
+    """The client process's CPU time (user + system) per run: how much work loading took."""
 
     def summary(self) -> dict[str, float | int | None]:
         return {
@@ -312,6 +315,7 @@ class ClientTimes:
             "page_load_best_ms": _ms(min(self.loads) if self.loads else None),
             "process_ms": _ms(median(self.runs)),
             "process_best_ms": _ms(min(self.runs) if self.runs else None),
+            "client_cpu_ms": _ms(median(self.cpu)),
             "requests": self.requests,
             "errors": 0,
         }
@@ -319,6 +323,11 @@ class ClientTimes:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _browser(url: str) -> float:
@@ -407,7 +416,9 @@ def run(root: Path, work: Path, repeats: int, latency_ms: int = 0) -> list[Clien
             for record, (_, client) in zip(times, CLIENTS, strict=True):
                 server.settled()
                 start = len(server.log)
+                cpu = _children_cpu()
                 wall = client(url)
+                record.cpu.append(_children_cpu() - cpu)
                 server.settled()
                 entries = server.log[start:]
                 bad = [e for e in entries if e[2] != 200]
@@ -427,8 +438,8 @@ def results(times: list[ClientTimes]) -> list[dict[str, Any]]:
     out = []
     for t in times:
         timed = [
-            {"process_ms": wall * 1000, "page_load_ms": loaded * 1000}
-            for wall, loaded in zip(t.runs, t.loads, strict=True)
+            {"process_ms": wall * 1000, "page_load_ms": loaded * 1000, "client_cpu_ms": cpu * 1000}
+            for wall, loaded, cpu in zip(t.runs, t.loads, t.cpu, strict=True)
         ]
         out.append({"server": t.name, "description": "", "runs": timed, "summary": t.summary()})
     return out

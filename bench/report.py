@@ -382,14 +382,15 @@ def _idle_table(wl: dict[str, Any]) -> list[str]:
 def _browser_table(wl: dict[str, Any]) -> list[str]:
     lines = [
         "| client | page load, first request to last response (median ms) | best ms "
-        "| process start to exit (median ms) | best ms | requests |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| process start to exit (median ms) | best ms | client CPU ms (median) | requests |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in wl["results"]:
         s = r["summary"]
         lines.append(
-            f"| {r['server']} | {_f(s['page_load_ms'])} | {_f(s['page_load_best_ms'])} "
-            f"| {_f(s['process_ms'])} | {_f(s['process_best_ms'])} | {s['requests']} |"
+            f"| {r['server']} | {_f(s['page_load_ms'], 2)} | {_f(s['page_load_best_ms'], 2)} "
+            f"| {_f(s['process_ms'])} | {_f(s['process_best_ms'])} "
+            f"| {_f(s.get('client_cpu_ms'))} | {s['requests']} |"
         )
     return lines
 
@@ -602,6 +603,14 @@ def render(doc: dict[str, Any]) -> str:
     ]
     for wl in doc["workloads"].values():
         out += [f"### {wl['title']}", "", wl["how"], ""]
+        if wl["kind"] == "oha" and wl.get("capacity"):
+            cap = wl["capacity"]
+            out += [
+                f"Offered {wl['offered_per_second']:,.0f} requests/s to each server: "
+                f"{wl['share']:.0%} of gunicorn sync's capacity, "
+                f"{cap['requests_per_second']:,.0f}/s ({cap['source']}).",
+                "",
+            ]
         if wl["kind"] == "chat":
             out += _chat_table(wl)
         elif wl["kind"] == "browser":
