@@ -65,11 +65,12 @@ answered (the requests still in flight when ``-z`` ends are not)."""
 
 
 def _served_the_rate(ours: dict[str, Any], peer: dict[str, Any]) -> tuple[bool, str]:
-    """Both servers answered (nearly) all of the offered requests, without errors."""
+    """Ours answered (nearly) all of the offered requests, without errors. The peer is offered
+    the same rate and need not keep up: a server that falls behind an open-loop load shows it
+    in its latency (each request is timed from when it was due), which is what is compared."""
     offered = ours.get("offered_per_second") or 0
     a, b = ours.get("requests_per_second") or 0, peer.get("requests_per_second") or 0
-    ok = bool(offered) and min(a, b) >= SERVED * offered
-    ok = ok and not ours.get("errors") and not peer.get("errors")
+    ok = bool(offered) and a >= SERVED * offered and not ours.get("errors")
     return ok, (
         f"{offered:,.0f}/s offered; answered {a:,.0f}/s and {b:,.0f}/s; p99 "
         f"{ours.get('p99_ms') or 0:.2f} ms vs {peer.get('p99_ms') or 0:.2f} ms; errors "

@@ -399,7 +399,8 @@ def open_run(offered: float, answered: float, p99: float, errors: int = 0) -> di
     [
         (open_run(1000, 999, 4.0), open_run(1000, 998, 5.0), True),
         (open_run(1000, 999, 6.0), open_run(1000, 998, 5.0), False),  # a worse p99
-        (open_run(1000, 999, 4.0), open_run(1000, 900, 5.0), False),  # the rate not served
+        (open_run(1000, 900, 4.0), open_run(1000, 999, 5.0), False),  # the rate not served
+        (open_run(1000, 999, 4.0), open_run(1000, 600, 900.0), True),  # the peer fell behind
         (open_run(1000, 999, 4.0, errors=1), open_run(1000, 999, 5.0), False),
     ],
 )
