@@ -604,6 +604,12 @@ def render(doc: dict[str, Any]) -> str:
     ]
     for wl in doc["workloads"].values():
         out += [f"### {wl['title']}", "", wl["how"], ""]
+        if wl.get("repeats") and wl["repeats"] != doc["settings"]["repeats"]:
+            out += [
+                f"Medians of {wl['repeats']} runs here, not {doc['settings']['repeats']}: "
+                "this figure is steady from run to run, or far from its target.",
+                "",
+            ]
         if wl["kind"] == "oha" and wl.get("capacity"):
             cap = wl["capacity"]
             out += [

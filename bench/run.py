@@ -39,6 +39,9 @@ class Workload:
     path: str
     servers: tuple[Server, ...]
     access_log: bool = False
+    repeats: int = 0
+    """Runs of each server at most (0: --repeats): fewer where the figure is stable across runs
+    or the comparison is far from its bound, so that make bench stays near 10-12 minutes."""
     share: float = 0.0
     """For "oha": the request rate offered, as a share of gunicorn sync's closed-loop capacity;
     for "browser": the impairment relay's latency in ms (0: none)."""
@@ -122,6 +125,7 @@ WORKLOADS: Final = (
         "oha",
         "/",
         (servers.OURS_WSGI, servers.GUNICORN_SYNC),
+        repeats=3,
         share=0.5,
     ),
     Workload(
@@ -131,6 +135,7 @@ WORKLOADS: Final = (
         "oha",
         "/",
         (servers.OURS_WSGI, servers.GUNICORN_SYNC),
+        repeats=3,
         share=0.9,
     ),
     Workload(
@@ -161,6 +166,7 @@ WORKLOADS: Final = (
         "idle",
         "/healthz",
         (servers.OURS_ASGI, servers.UVICORN_H11),
+        repeats=3,  # 10,000 connections held or not, and KiB each: the same in every run
     ),
     Workload(
         "udp-chat",
@@ -197,6 +203,7 @@ WORKLOADS: Final = (
         "browser",
         page.PAGE,
         (),
+        repeats=2,  # wget takes 10 s a load, the browser under 2: far apart in every run
         share=page.LATENCY_MS,
     ),
 )
@@ -352,18 +359,20 @@ def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[st
 def run_workload(
     wl: Workload, root: Path, work: Path, seconds: float, repeats: int, say: Callable[[str], None]
 ) -> dict[str, Any]:
+    if wl.repeats:
+        repeats = min(repeats, wl.repeats)
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in wl.servers}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"repeats": repeats}
     rate = 0.0
     if wl.kind == "oha":
         capacity = gunicorn_capacity(root, work, seconds, say)
         rate = wl.share * capacity["requests_per_second"]
-        extra = {"share": wl.share, "capacity": capacity, "offered_per_second": rate}
+        extra |= {"share": wl.share, "capacity": capacity, "offered_per_second": rate}
         say(f"  offering {rate:,.0f} requests/s ({wl.share:.0%} of gunicorn sync's capacity)")
     if wl.kind == "browser":
         latency = int(wl.share)
-        # A run through the relay takes wget about a second per 10 resources: fewer of them.
-        count = max(2, repeats - 2) if latency else max(5, 2 * repeats)
+        # A local load takes a few ms: more pairs of them, for a steadier median.
+        count = repeats if latency else max(5, 2 * repeats)
         times = page.run(root, work, count, latency)
         for t in times:
             summary = t.summary()
@@ -372,7 +381,7 @@ def run_workload(
                 f"process {summary['process_ms'] or 0:.1f} ms ({len(t.runs)} runs, "
                 f"{t.requests} requests each)"
             )
-        return _workload_doc(wl, page.results(times)) | {"latency_ms": latency}
+        return _workload_doc(wl, page.results(times)) | extra | {"latency_ms": latency}
     for attempt in range(repeats):
         for server in wl.servers:
             try:
@@ -501,7 +510,9 @@ def main(argv: list[str] | None = None) -> int:
         root = make_root(work)
         for wl in chosen:
             say(f"{wl.id}: {wl.title}")
+            began = time.monotonic()
             doc["workloads"][wl.id] = run_workload(wl, root, work, args.seconds, args.repeats, say)
+            doc["workloads"][wl.id]["duration_s"] = round(time.monotonic() - began, 1)
             if wl.id == "wsgi-keepalive":
                 note_capacity(doc["workloads"][wl.id])
     finally:
