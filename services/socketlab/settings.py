@@ -18,7 +18,6 @@ evaluated.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import sys
@@ -314,6 +313,8 @@ def _bracket_balance(text: str) -> int:
 
 def _unknown_key(key: str, known: Sequence[str], is_table: bool) -> str:
     what = "table" if is_table else "key"
+    import difflib  # only for a key that is wrong: a correct command line never needs it
+
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if close:
         return f"unknown {what} '{key}' (did you mean '{close[0]}'?)"
