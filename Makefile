@@ -67,8 +67,14 @@ PYTEST_ARGS ?=
 
 # Classic builder: BuildKit would pull its frontend image, and no registry is reachable.
 DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
-# Put on every image built here, so dangling leftovers of rebuilds can be pruned by it.
+# Put on every image built here, so dangling leftovers of rebuilds can be pruned by them. The
+# prefix label keeps the prune to this tree's images: the classic builder's intermediate images
+# are dangling while a build runs, and another tree's prune on the same engine removed them
+# (a build failed with "failed to get digest").
 BUILD_LABEL := socketlab.built-by=make
+PREFIX_LABEL = socketlab.image-prefix=$(IMAGE_PREFIX)
+BUILD_LABELS = --label $(BUILD_LABEL) --label $(PREFIX_LABEL)
+PRUNE_OURS = docker image prune --force --filter label=$(BUILD_LABEL) --filter label=$(PREFIX_LABEL)
 
 .PHONY: help base base-rebuild images up map down logs venv lock compose-v2 test test-unit \
 	test-integration test-compose check-labs lint clean clean-images grade
@@ -91,7 +97,7 @@ base: ## Build socketlab/base if it is missing (BASE_SOURCE=registry: from pytho
 
 base-rebuild: ## Rebuild socketlab/base even if it exists (about 30 s from Debian packages)
 ifeq ($(BASE_SOURCE),registry)
-	$(DOCKER_BUILD) --label $(BUILD_LABEL) -f services/base/Dockerfile.registry -t $(BASE_TAG) \
+	$(DOCKER_BUILD) $(BUILD_LABELS) -f services/base/Dockerfile.registry -t $(BASE_TAG) \
 		services/base
 else ifeq ($(BASE_SOURCE),debian)
 	@if ! command -v mmdebstrap >/dev/null 2>&1; then \
@@ -104,14 +110,14 @@ else
 endif
 
 images: base $(SERVICES:%=image-%) ## Build the base (if missing), then every service image
-	@docker image prune --force --filter label=$(BUILD_LABEL) >/dev/null
+	@$(PRUNE_OURS) >/dev/null
 	@docker image ls --filter reference='$(IMAGE_PREFIX)/*' \
 		--format 'images: {{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}'
 
 # One generic rule for every service; the layer cache makes an unchanged image a quick no-op.
 # Built with the network off: anything an image needs must already be in the base.
 image-%: base
-	$(DOCKER_BUILD) --network none --label $(BUILD_LABEL) --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	$(DOCKER_BUILD) --network none $(BUILD_LABELS) --build-arg BASE_IMAGE=$(BASE_IMAGE) \
 		-f services/docker/$*.Dockerfile -t $(IMAGE_PREFIX)/$*:latest services
 
 # --- the lab ----------------------------------------------------------------------------------
@@ -356,4 +362,4 @@ clean: ## Remove .venv and Python caches (images stay: make clean-images)
 clean-images: down ## Remove every socketlab/* image, the base included
 	@imgs=$$(docker image ls --quiet --filter reference='$(IMAGE_PREFIX)/*' | sort -u); \
 	if [[ -n "$$imgs" ]]; then docker image rm --force $$imgs; fi
-	@docker image prune --force --filter label=$(BUILD_LABEL) >/dev/null
+	@$(PRUNE_OURS) >/dev/null

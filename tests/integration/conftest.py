@@ -21,6 +21,7 @@ from __future__ import annotations
 # reads when it is imported.
 from tests.support.containers import (
     BASE_IMAGE,
+    PRUNE_FILTERS,
     RUN_ID,
     Images,
     Lab,
@@ -81,7 +82,7 @@ def _sweep_and_finalize(docker_client: DockerClient) -> Iterator[None]:
     yield
     remove_labelled(docker_client, lambda run_id: run_id != RUN_ID)
     with contextlib.suppress(docker.errors.APIError):
-        docker_client.images.prune(filters={"label": "socketlab.built-by=make", "dangling": True})
+        docker_client.images.prune(filters=PRUNE_FILTERS)
 
 
 @pytest.fixture(scope="session")

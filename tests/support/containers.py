@@ -66,7 +66,12 @@ RUN_LABEL = "socketlab.tests.run"
 RUN_ID = f"{socket.gethostname()}:{os.getpid()}:{SESSION_ID}"
 # Images built here carry the same label as `make images` puts on its builds, so the dangling
 # leftovers of rebuilds can be pruned by it (docker image prune --filter label=...).
-BUILD_LABELS = {"socketlab.built-by": "make"}
+# The prefix label scopes the prune to this tree's images (the Makefile says why).
+BUILD_LABELS = {"socketlab.built-by": "make", "socketlab.image-prefix": IMAGE_PREFIX}
+PRUNE_FILTERS = {
+    "label": [f"{key}={value}" for key, value in BUILD_LABELS.items()],
+    "dangling": True,
+}
 
 # Seconds for a service to report healthy. The image checks every 5 s after a 10 s start
 # period; the tests shorten the interval (see HEALTH_INTERVAL_NS), so a few seconds is normal
