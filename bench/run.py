@@ -4,8 +4,9 @@
 
 Run it with the bench venv's interpreter (``make bench`` does): gunicorn and waitress live
 there, and every Python server is started with that same interpreter. Each load aims at
-127.0.0.1 only and is bounded in time; the default run (5 repeats of 3 s, each after the
-machine looked quiet for a moment) takes about 10 minutes.
+127.0.0.1 only and is bounded in time; the default run (5 repeats of 3 s, fewer for the
+workloads whose figures are steady, each after the machine looked quiet for a moment) takes
+about 12 minutes.
 """
 
 from __future__ import annotations
