@@ -105,8 +105,9 @@ def _now_us() -> int:
 class PageServer:
     """HTTP/1.1 with keep-alive for GET and HEAD of the page's files under ``root``, answered from
     memory by one thread per connection, on 127.0.0.1. Every answered request is kept as
-    ``(first byte in µs, response written in µs, status, path)``; anything else gets a 4xx
-    and the connection is closed (the server keeps serving the others)."""
+    ``(first byte in µs, response written in µs, status, path)``. A missing file gets a 404;
+    a bad request (a malformed head, a body, another method) a 4xx and its connection closed,
+    and the server keeps serving the others."""
 
     def __init__(self, root: Path) -> None:
         self._files: dict[str, tuple[str, bytes]] = {}
@@ -117,7 +118,8 @@ class PageServer:
         self.log: list[tuple[int, int, int, str]] = []
         self._busy = 0
         self._idle = threading.Condition()
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        # A port below the ephemeral range, as for every server of the bench (servers.free_port)
+        self._listener = socket.create_server(("127.0.0.1", free_port()), backlog=128)
         self.port: int = self._listener.getsockname()[1]
         self._closing = False
         self._thread = threading.Thread(target=self._accept, name="page-server", daemon=True)
