@@ -308,9 +308,11 @@ GTHREAD_THREADS: Final = 4
 
 APP_DIR: Final = str(REPO / "bench" / "apps")
 
-OURS_WSGI: Final = Server(
-    "multiprocess-web prefork",
-    _py(
+
+def multiprocess_web(mode: str, *args: str) -> list[str]:
+    """multiprocess-web on 127.0.0.1 in ``mode``, with the lab's config file and ``args`` (which
+    win over it); ``make soak`` runs it with the lab's own site, the benchmark with hello:app."""
+    return _py(
         "socketlab.multiprocess_web",
         "--config",
         str(REPO / "configs/multiprocess-web.toml"),
@@ -319,15 +321,17 @@ OURS_WSGI: Final = Server(
         "--port",
         "{port}",
         "--mode",
-        "prefork",
-        "--workers",
-        str(WSGI_WORKERS),
-        "--app",
-        "hello:app",
-        "--app-path",
-        APP_DIR,
+        mode,
         "--log-level",
         "warning",
+        *args,
+    )
+
+
+OURS_WSGI: Final = Server(
+    "multiprocess-web prefork",
+    multiprocess_web(
+        "prefork", "--workers", str(WSGI_WORKERS), "--app", "hello:app", "--app-path", APP_DIR
     ),
     description=f"socketlab multiprocess-web, prefork, {WSGI_WORKERS} workers",
 )

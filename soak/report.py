@@ -120,6 +120,29 @@ def render(doc: dict[str, Any]) -> str:
             f"{flood['rss_after_kib']} KiB after.",
             "",
         ]
+    if doc.get("docker_restart"):
+        lines += [
+            "### `docker restart` of each service, under load from the browser container",
+            "",
+            "A lab of the project's own containers (`make up` under a project name of its own). "
+            "While the browser container loads the service's page every 0.25 s, `docker restart` "
+            "restarts the service; *healthy after* counts from its start to Docker's first "
+            "healthy probe, which must come within the healthcheck's window (start_period + "
+            "interval x retries). Then the browser loads the page once more.",
+            "",
+            "| service | restart took s | healthy after s | window s | load: pages loaded / "
+            "failed | next page | held |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in doc["docker_restart"]:
+            page = {True: "loaded", False: "FAILED", None: "- (no page)"}[row["next_page"]]
+            healthy = "never" if row["healthy_after_s"] is None else row["healthy_after_s"]
+            lines.append(
+                f"| {row['service']} | {row['restart_s']} | {healthy} | {row['window_s']} | "
+                f"{row['load_ok']} / {row['load_failed']} | {page} | "
+                f"{'yes' if row['held'] else 'no'} |"
+            )
+        lines.append("")
     problems = doc.get("problems", [])
     lines += ["### Verdict", ""]
     if problems:
@@ -128,7 +151,8 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(
             "Every requirement this run checks held: threaded-web and prefork answered every "
             "normal request with p99 under 50 ms during each attack; no leak after the churn; "
-            "the prefork pool was back within 1 s of each kill; SIGTERM cut nothing off."
+            "the prefork pool was back within 1 s of each kill; SIGTERM cut nothing off; "
+            "each restarted service was healthy within its window and the next page loaded."
         )
     lines += ["", END]
     return "\n".join(lines) + "\n"

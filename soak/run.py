@@ -13,10 +13,13 @@ Cases, each against the lab's servers run as plain processes (like ``make bench`
   is full again, and what the load saw;
 * ``sigterm`` -- SIGTERM while requests are in flight: every one of them answered, exit 0;
 * ``udp-flood`` -- 100,000 datagrams from one member at udp-chat: the other members lose
-  nothing, the flood is rate-limited, memory stays flat.
+  nothing, the flood is rate-limited, memory stays flat;
+* ``docker-restart`` -- a lab of the project's own containers (its own project name, subnets
+  and ports: ``soak/restart.py``), each service restarted while the browser container loads
+  its page: healthy again within its healthcheck's window, and the browser's next page loads.
+  ``--no-docker`` leaves it out (the unit tests' short run).
 
-Writes docs/reliability.json and docs/RELIABILITY.md (the part between the markers). Not done
-here (yet): ``docker restart`` of each service under load.
+Writes docs/reliability.json and docs/RELIABILITY.md (the part between the markers).
 """
 
 from __future__ import annotations
@@ -35,57 +38,37 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
-from bench.servers import GUNICORN_GTHREAD, NGINX, WAITRESS, Server, _py, running
+from bench.servers import (
+    GUNICORN_GTHREAD,
+    NGINX,
+    OURS_STATIC,
+    WAITRESS,
+    Server,
+    _py,
+    multiprocess_web,
+    running,
+)
 
-from . import attacks, faults
+from . import attacks, faults, restart
 from .report import write_markdown
 
 REPO: Final = Path(__file__).resolve().parents[1]
 WWW: Final = REPO / "services" / "www"
-CONFIG: Final = str(REPO / "configs" / "multiprocess-web.toml")
 P99_TARGET_MS: Final = 50.0
 
 
-def _multiprocess(mode: str, *extra: str) -> Server:
+def _multiprocess(mode: str) -> Server:
+    """multiprocess-web as the lab runs it: its own site (labapp, /post reads a body) and the
+    static files, with bench's command line (the benchmark's row runs hello:app instead)."""
     return Server(
         f"multiprocess-web {mode}",
-        _py(
-            "socketlab.multiprocess_web",
-            "--config",
-            CONFIG,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--mode",
-            mode,
-            "--static-root",
-            "{root}",
-            "--log-level",
-            "warning",
-            *extra,
-        ),
+        multiprocess_web(mode, "--static-root", "{root}"),
         ready_path="/healthz",
         description=f"socketlab multiprocess-web, {mode} mode, the lab's WSGI site",
     )
 
 
-THREADED: Final = Server(
-    "threaded-web",
-    _py(
-        "socketlab.threaded_web",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--root",
-        "{root}",
-        "--log-level",
-        "warning",
-    ),
-    ready_path="/healthz",
-    description="socketlab threaded-web: a poller and a pool of 128 threads",
-)
+THREADED: Final = OURS_STATIC
 PREFORK: Final = _multiprocess("prefork")
 FORK: Final = _multiprocess("fork")
 
@@ -252,6 +235,14 @@ def udp_flood_case(root: Path, work: Path, *, short: bool) -> dict[str, Any]:
     return row
 
 
+def restart_case(work: Path, *, short: bool) -> list[dict[str, Any]]:
+    rows = []
+    for result in restart.restarts(work, short=short):
+        rows.append({**asdict(result), "held": result.held})
+        print(f"soak: docker restart {rows[-1]}", flush=True)
+    return rows
+
+
 def judge(doc: dict[str, Any]) -> list[str]:
     """What the issue requires that this run did not show (empty: all held)."""
     problems = []
@@ -277,6 +268,12 @@ def judge(doc: dict[str, Any]) -> list[str]:
     for row in doc.get("sigterm", []):
         if row["cut_off"] or row["exit_code"] != 0:
             problems.append(f"{row['server']}: SIGTERM cut off {row['cut_off']} requests")
+    for row in doc.get("docker_restart", []):
+        if not row["held"]:
+            problems.append(
+                f"docker restart {row['service']}: healthy after {row['healthy_after_s']} s "
+                f"(window {row['window_s']} s), next page loaded: {row['next_page']}"
+            )
     return problems
 
 
@@ -301,14 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="a short version of each case")
     parser.add_argument("--only", default="", help="comma-separated cases")
     parser.add_argument("--no-peers", action="store_true", help="skip gunicorn, waitress, nginx")
+    parser.add_argument(
+        "--no-docker", action="store_true", help="skip docker-restart (needs Docker and make up)"
+    )
     parser.add_argument("--servers", default="", help="slow-clients: only these (comma-separated)")
     parser.add_argument("--out-md", type=Path, default=REPO / "docs" / "RELIABILITY.md")
     parser.add_argument("--out-json", type=Path, default=REPO / "docs" / "reliability.json")
     args = parser.parse_args(argv)
-    if not shutil.which("slowhttptest"):
+    only = set(filter(None, args.only.split(",")))
+    if (not only or "slow-clients" in only) and not shutil.which("slowhttptest"):
         print("soak: slowhttptest is missing (apt-get install slowhttptest)", file=sys.stderr)
         return 2
-    only = set(filter(None, args.only.split(",")))
     peers: tuple[Server, ...] = () if args.no_peers else PEERS
     peers = tuple(p for p in peers if p is not NGINX or shutil.which("nginx"))
     if not all(importlib.util.find_spec(m) for m in ("gunicorn", "waitress")):
@@ -333,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             doc["sigterm"] = sigterm_case(root, work)
         if not only or "udp-flood" in only:
             doc["udp_flood"] = udp_flood_case(root, work, short=args.short)
+        if (not only or "docker-restart" in only) and not args.no_docker:
+            doc["docker_restart"] = restart_case(work, short=args.short)
     if only and args.out_json.exists():
         doc = merged(json.loads(args.out_json.read_text()), doc)
     doc.setdefault("slow_clients", [])

@@ -13,6 +13,11 @@ Deadlines keep a silent or slow client from holding a thread or a process foreve
   byte (slowloris), else 408 and close;
 * ``idle_timeout`` -- how long a kept-alive connection may sit with no new request;
 * ``io_timeout`` -- the longest a single read of a body or a single write may block.
+
+With an :class:`~socketlab.http.outbox.Outbox` (``Connection.outbox``, set by a poller that
+asks for it: prefork's workers) the socket is non-blocking and no send waits: what the client
+does not take at once is kept, and the poller sends it after the handler returned. A worker is
+then held by a slow reader only for what exceeds the outbox's bound.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import socket
 import struct
 import threading
@@ -31,6 +37,7 @@ from typing import BinaryIO, Final, Protocol
 from .. import ledger, logs
 from . import errors
 from .errors import HTTPError
+from .outbox import Outbox, ShortFile
 from .parser import DEFAULT_LIMITS, END, Data, Headers, Limits, Request, RequestParser
 from .writer import (
     CONTINUE,
@@ -458,6 +465,10 @@ class Connection:
         self.parked = False
         self.pending: Request | None = None
         self.pending_body: BinaryIO | None = None
+        # Deferred sends (see outbox.py): set before serve() by a poller that sends the rest;
+        # ``close_after_send`` asks it to close (with a lingering close) once all is sent.
+        self.outbox: Outbox | None = None
+        self.close_after_send = False
         self._spool: BinaryIO | None = None
         self._lock = threading.Lock()
         self._waiting_idle = False
@@ -499,6 +510,9 @@ class Connection:
             self.parser.feed_eof()
 
     def send_raw(self, data: bytes) -> None:
+        if self.outbox is not None:
+            self._defer(data)
+            return
         try:
             self.sock.sendall(data)
             self.tally.bytes_out += len(data)
@@ -507,6 +521,9 @@ class Connection:
 
     def send_parts(self, *parts: bytes) -> None:
         """Send ``parts`` one after the other with one sendmsg(2) (gather: nothing is joined)."""
+        if self.outbox is not None:
+            self._defer(*parts)
+            return
         try:
             sent = self.sock.sendmsg(parts)
             total = sum(len(part) for part in parts)
@@ -517,6 +534,9 @@ class Connection:
             raise ClientGone(str(exc) or type(exc).__name__) from None
 
     def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        if self.outbox is not None:
+            self._defer_file(file, offset, count)
+            return
         # socket.sendfile() waits with select() on EAGAIN, so it needs a Python-level timeout.
         self.sock.settimeout(self.config.io_timeout)
         try:
@@ -528,6 +548,74 @@ class Connection:
         self.tally.bytes_out += sent
         if sent != count:
             raise ClientGone(f"file shrank while being sent ({sent} of {count} bytes)")
+
+    # -- deferred sends (an outbox, a non-blocking socket) ------------------------------------
+
+    @property
+    def sending(self) -> bool:
+        """True while the outbox holds bytes the client has not taken yet."""
+        return self.outbox is not None and not self.outbox.empty
+
+    def _defer(self, *parts: bytes) -> None:
+        outbox = self.outbox
+        assert outbox is not None
+        for part in parts:
+            outbox.add(part)
+        self.flush()
+        if outbox.full:
+            self._wait_for_room()
+
+    def _defer_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        outbox = self.outbox
+        assert outbox is not None
+        try:
+            fileno = file.fileno()
+        except (AttributeError, OSError, ValueError):
+            fileno = -1  # not a real file (io.BytesIO...): its bytes go through memory
+        if fileno < 0:
+            file.seek(offset)
+            while count > 0 and (piece := file.read(min(count, RECV_SIZE))):
+                count -= len(piece)
+                self._defer(piece)
+            if count > 0:
+                raise ClientGone(f"file shrank while being sent ({count} bytes short)")
+            return
+        outbox.add_file(fileno, offset, count)
+        self.flush()
+        if outbox.full:
+            self._wait_for_room()
+
+    def flush(self) -> bool:
+        """Send what the outbox holds, as far as the socket takes it now; True when all went.
+        Raises ClientGone when the client is gone (or a file shrank)."""
+        outbox = self.outbox
+        if outbox is None or outbox.empty:
+            return True
+        try:
+            self.tally.bytes_out += outbox.flush(self.sock)
+        except (OSError, ShortFile) as exc:
+            outbox.clear()
+            raise ClientGone(str(exc) or type(exc).__name__) from None
+        return outbox.empty
+
+    def _wait_for_room(self) -> None:
+        """The outbox is past its bound: wait for the client to take some (the back-pressure
+        that bounds memory), at most ``io_timeout`` without progress."""
+        self.wait_sent(self.config.io_timeout, until_empty=False)
+
+    def wait_sent(self, timeout: float, *, until_empty: bool = True) -> None:
+        """Block until the outbox is empty (or back under its bound), giving up after
+        ``timeout`` seconds in which the client took nothing (ClientGone)."""
+        outbox = self.outbox
+        if outbox is None:
+            return
+        waiter = select.poll()
+        waiter.register(self.sock.fileno(), select.POLLOUT)
+        while not outbox.empty and (until_empty or outbox.full):
+            if not waiter.poll(timeout * 1000):
+                outbox.clear()
+                raise ClientGone(f"the client took nothing for {timeout:g} s")
+            self.flush()
 
     # -- the request loop ----------------------------------------------------------------------
 
@@ -607,6 +695,12 @@ class Connection:
 
     def _serve(self) -> None:
         while True:
+            if self.sending:
+                # An answer is still on its way: the poller sends it before the next request
+                # (a pipelined one, left in the parser) is served, so that answers keep their
+                # order and the outbox its bound.
+                self.parked = True
+                return
             try:
                 request = self._next_request()
             except HTTPError as exc:
@@ -633,8 +727,7 @@ class Connection:
                     return
             self._log_access(exchange)
             if not exchange.keep_alive:
-                if not exchange.body_done:
-                    self._linger()
+                self._closing(linger=not exchange.body_done)
                 return
             if not exchange.body_done and not self._drain_body(exchange):
                 return
@@ -657,7 +750,16 @@ class Connection:
         """Answer a request we could not even parse, then close (after lingering)."""
         exchange = reject(self, exc, self.requests + 1)
         self._log_access(exchange)
-        self._linger()
+        self._closing(linger=True)
+
+    def _closing(self, *, linger: bool) -> None:
+        """The last answer is written: close, after a lingering close if ``linger``. With part
+        of it still in the outbox the poller sends it first, then lingers and closes."""
+        if self.sending:
+            self.close_after_send = self.parked = True
+            return
+        if linger:
+            self._linger()
 
     def _linger(self) -> None:
         try:
@@ -714,6 +816,8 @@ class Connection:
             if self._closed:
                 return
             self._closed = True
+        if self.outbox is not None:
+            self.outbox.clear()
         with contextlib.suppress(OSError):
             self.sock.close()
         self.tally.requests = self.requests

@@ -18,7 +18,13 @@ when a whole request is in hand:
   lingering close), ``idle_timeout`` between requests and ``header_timeout`` before the first
   (a quiet close), ``io_timeout`` between pieces of a body (408);
 * past ``max_connections`` the oldest idle connection is closed to make room for a new one; when
-  none is idle the newcomer gets a fast 503 (``errors.busy_response()``).
+  none is idle the newcomer gets a fast 503 (``errors.busy_response()``);
+* with ``defer_sends`` (prefork's workers) each connection gets an
+  :class:`~socketlab.http.outbox.Outbox` and stays non-blocking: what a slow reader does not
+  take at once is sent from here when its socket is writable (state "sending", ``io_timeout``
+  without progress closes it), then the connection waits for its next request -- or is closed,
+  with a lingering close, if its last answer said so. A worker is held only while the
+  application runs.
 
 Each connection is a row of a :class:`~socketlab.status.Scoreboard` (``/server-status``).
 """
@@ -49,6 +55,7 @@ from .connection import (
     reject,
 )
 from .errors import HTTPError
+from .outbox import Outbox
 from .parser import END, Data, Request
 from .writer import CONTINUE
 
@@ -82,6 +89,7 @@ class Held:
         "head_started",
         "lingering",
         "request",
+        "sending",
         "slot",
         "working",
     )
@@ -95,6 +103,7 @@ class Held:
         self.body: tempfile.SpooledTemporaryFile[bytes] | None = None
         self.lingering = False  # an error was answered: discard what comes until EOF or deadline
         self.working = False  # a worker has it; the poller does not watch it
+        self.sending = False  # the poller sends what its outbox holds (watched for writing)
 
 
 class ConnectionPoller:
@@ -111,6 +120,7 @@ class ConnectionPoller:
         max_connections: int,
         worker: str = "",
         serial: bool = False,
+        defer_sends: bool = False,
     ) -> None:
         self.listener = listener
         self.handler = handler
@@ -123,6 +133,7 @@ class ConnectionPoller:
         # while a request is being served would wait for it, so accept one at a time, and none
         # in a pass that served a request: idle siblings take them.
         self.serial = serial
+        self.defer_sends = defer_sends  # sends never block: the rest goes from here (outbox.py)
         self._served_in_pass = False
         self.held: set[Held] = set()
         self.overloaded = 0  # connections answered 503, for tests and logs
@@ -183,7 +194,10 @@ class ConnectionPoller:
         for key, _ in self._selector.select(wait):
             obj = key.data
             if isinstance(obj, Held):
-                self._readable(obj)
+                if obj.sending:
+                    self._writable(obj)
+                else:
+                    self._readable(obj)
             elif key.fileobj is self.listener:
                 accept = True  # after the connections: a ready request first
             else:
@@ -292,6 +306,8 @@ class ConnectionPoller:
             sock.close()
             return
         conn.parkable = True
+        if self.defer_sends:
+            conn.outbox = Outbox()
         slot = self.scoreboard.open(conn.peer, "poller")
         held = Held(conn, slot, time.monotonic() + self.config.header_timeout)
         self.held.add(held)
@@ -410,7 +426,8 @@ class ConnectionPoller:
         held.working = True
         held.head_started = 0.0
         held.slot.set(status.WORKING)
-        held.conn.sock.setblocking(True)
+        if held.conn.outbox is None:
+            held.conn.sock.setblocking(True)
         self._served_in_pass = True
         self.dispatch(held)
 
@@ -434,6 +451,9 @@ class ConnectionPoller:
         if not conn.parked:
             self._forget(held)
             return
+        if conn.sending:
+            self._start_sending(held, now)
+            return
         if conn.draining:
             self._close(held)
             return
@@ -443,6 +463,11 @@ class ConnectionPoller:
         except (ValueError, OSError):
             self._forget(held)
             return
+        self._await_request(held, now)
+
+    def _await_request(self, held: Held, now: float) -> None:
+        """``held`` is watched for reading again: idle, or on with what it already sent."""
+        conn = held.conn
         held.deadline = now + self.config.idle_timeout
         held.slot.set(status.IDLE)
         self._idle[held] = None
@@ -454,12 +479,66 @@ class ConnectionPoller:
             self._idle.pop(held, None)
             self._advance(held, now)
 
+    # -- sending (defer_sends) -----------------------------------------------------------------
+
+    def _start_sending(self, held: Held, now: float) -> None:
+        """A worker left part of an answer in the outbox: send it when the socket is writable."""
+        try:
+            self._selector.register(held.conn.sock, selectors.EVENT_WRITE, held)
+        except (ValueError, OSError):
+            self._close(held)
+            return
+        held.sending = True
+        held.deadline = now + self.config.io_timeout
+        held.slot.set(status.SENDING)
+
+    def _writable(self, held: Held) -> None:
+        conn = held.conn
+        now = time.monotonic()
+        try:
+            sent_before = conn.tally.bytes_out
+            done = conn.flush()
+        except ClientGone as exc:
+            log.debug("%s gone while its answer was sent: %s", conn.peer, exc)
+            self._close(held)
+            return
+        if conn.tally.bytes_out != sent_before:
+            held.deadline = now + self.config.io_timeout  # the client is reading, slowly
+        if not done:
+            return
+        held.sending = False
+        if conn.close_after_send or conn.draining:
+            self._linger_after_send(held)
+            return
+        self._selector.modify(conn.sock, selectors.EVENT_READ, held)
+        self._await_request(held, now)
+
+    def _linger_after_send(self, held: Held) -> None:
+        """The last answer is out: half-close, then discard what comes until EOF or the
+        linger time (so unread bytes cannot make the kernel reset the answer away)."""
+        conn = held.conn
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            self._selector.modify(conn.sock, selectors.EVENT_READ, held)
+        except (ValueError, OSError):
+            self._close(held)
+            return
+        held.lingering = True
+        held.deadline = time.monotonic() + LINGER_SECONDS
+
     # -- deadlines and closing ---------------------------------------------------------------------
 
     def _sweep(self, now: float) -> None:
         for held in [held for held in self.held if not held.working and now >= held.deadline]:
             conn = held.conn
-            if held.lingering:
+            if held.sending:
+                log.info(
+                    "%s: closed, it took nothing of its answer for %g s",
+                    conn.peer,
+                    self.config.io_timeout,
+                )
+                self._close(held)
+            elif held.lingering:
                 self._close(held)
             elif held.request is not None:
                 self._reject(held, errors.RequestTimeout("request body too slow"))
@@ -477,6 +556,14 @@ class ConnectionPoller:
         try:
             exchange = reject(conn, exc, conn.requests + 1)
             conn._log_access(exchange)
+            if conn.sending:  # the error page did not fit in the socket: send it from here
+                self._idle.pop(held, None)
+                conn.close_after_send = True
+                self._selector.modify(conn.sock, selectors.EVENT_WRITE, held)
+                held.sending = True
+                held.deadline = time.monotonic() + self.config.io_timeout
+                held.slot.set(status.SENDING)
+                return
             conn.sock.shutdown(socket.SHUT_WR)
         except (ClientGone, OSError):
             self._close(held)

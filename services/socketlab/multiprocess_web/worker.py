@@ -23,6 +23,9 @@ the worker nothing; a request reaches the application only once its head and its
 are in hand (the body in memory, or spooled to a temporary file when long), so ``wsgi.input``
 never waits on a slow client. The worker then serves that request in its main thread, and the
 next ready one after it. A worker busy in a long request does not accept; its siblings do.
+Its sends never block either (the poller's ``defer_sends``): what a slow reader does not take
+at once waits in the connection's outbox (:mod:`socketlab.http.outbox`, bounded) and the poller
+sends it while the worker serves others. So a worker is held only while an application runs.
 
 Stopping: SIGTERM (or SIGINT) is not handled asynchronously at all. Both are blocked in the main
 thread, and a small thread takes them with ``sigwait()`` and asks the connection in flight to
@@ -75,6 +78,9 @@ its parent is still alive (gunicorn's sync worker wakes up at timeout / 2)."""
 DRAIN_GRACE: Final = 0.1
 """Seconds a stopping worker still reads its idle connections before it closes them: a request
 sent just before the stop, not yet delivered by a loaded kernel, is then answered."""
+
+TIMEOUT_ANSWER_WAIT: Final = 1.0
+"""Seconds a worker past its deadline waits for its client to take the 504 before it exits."""
 
 STOP_SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT})
 
@@ -211,6 +217,7 @@ class Worker:
             max_connections=self.max_connections,
             worker=self.label,
             serial=True,
+            defer_sends=True,
         )
         self._poller = poller
         idle_allowance = max(self.timeout, 2 * ACCEPT_TICK)
@@ -329,6 +336,9 @@ class Worker:
                 exchange.respond_error(
                     GatewayTimeout(f"the application did not answer within {self.timeout:g} s")
                 )
+                conn = exchange.connection
+                if isinstance(conn, Connection):  # the worker exits: no poller sends the rest
+                    conn.wait_sent(TIMEOUT_ANSWER_WAIT)
                 answered = "answered 504"
             except (ClientGone, OSError, RuntimeError):
                 pass
