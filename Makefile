@@ -279,8 +279,12 @@ lint: venv ## ruff check, ruff format --check, mypy (services/socketlab, tests, 
 # The peers (gunicorn, waitress) and py-spy live in their own venv, from the 'bench' group.
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
-# Debian packages the benchmarks run, as command:package.
-BENCH_TOOLS := wrk:wrk ab:apache2-utils nginx:nginx wget:wget
+# oha: the open-loop load generator (a fixed request rate, latency corrected for coordinated
+# omission), a Rust crate at this exact version, built once per machine into a cache and copied
+# to .tools/bin (scripts/install-tools.sh says where and why).
+OHA_VERSION := 1.16.0
+# The tools the benchmarks run, as command:Debian-package or command:crate=CRATE@VERSION.
+BENCH_TOOLS := wrk:wrk ab:apache2-utils nginx:nginx wget:wget oha:crate=oha@$(OHA_VERSION)
 # make bench BENCH_ARGS='--repeats 1 --only static-1k-keepalive' (python3 -m bench --help)
 BENCH_ARGS ?=
 
@@ -292,7 +296,7 @@ bench-venv:
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
 
-bench: ## Run the benchmarks (~10 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
+bench: ## Run the benchmarks (~12 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
 	@scripts/install-tools.sh bench $(BENCH_TOOLS)
 	@$(MAKE) --no-print-directory bench-venv
 	$(BENCH_PY) -m bench $(BENCH_ARGS)

@@ -1,4 +1,10 @@
-"""wrk and ab against one running server, with the server's CPU time measured around the load.
+"""wrk, ab and oha against one running server, with the server's CPU time measured around the load.
+
+wrk and ab are closed-loop: each connection sends its next request when the last one is
+answered, so a slow server is offered less load. oha with ``-q`` is open-loop: it sends at a
+fixed rate whatever the server does, and with ``--latency-correction`` it times each request from
+when it was due, not from when a free connection sent it (coordinated omission), so two servers
+are compared at the same request rate.
 
 Each measured run is preceded by a short warm-up of the same shape (threads created, caches
 filled, worker pools forked), which is not counted. Every load is bounded in time (``-d`` for
@@ -15,8 +21,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from . import procstat
-from .parsing import LoadResult, ParseError, parse_ab, parse_wrk
-from .servers import Running
+from .parsing import LoadResult, ParseError, parse_ab, parse_oha, parse_wrk
+from .servers import REPO, Running
 
 CONNECTIONS: Final = 50
 """Concurrent connections, as the issue says (wrk -c50, ab -c50)."""
@@ -46,6 +52,13 @@ AB_WARMUP_REQUESTS: Final = 2000
 
 AB_CONNECTIONS_PER_RUN: Final = AB_MAX_REQUESTS + AB_WARMUP_REQUESTS
 """At most this many connections per run of ab, warm-up included (one per request)."""
+
+OHA: Final = REPO / ".tools" / "bin" / "oha"
+"""Where scripts/install-tools.sh puts oha (the Makefile pins its version)."""
+
+OHA_CONNECTIONS: Final = CONNECTIONS
+"""oha's connections: as many as wrk's, more than enough for the rates asked (a request rarely
+waits for a free connection below the server's capacity)."""
 
 TOOL_GRACE: Final = 30.0
 """Seconds beyond its own limit that a tool may take before it is killed (it never should)."""
@@ -127,3 +140,36 @@ def ab(
         csv_text = csv.read()
     server.check_alive()
     return Measured(_parsed(lambda: parse_ab(output, csv_text or None), output), cpu, wall)
+
+
+def oha(
+    server: Running, path: str, seconds: float, rate: float, *, warmup: float = 1.0
+) -> Measured:
+    """``oha -q RATE --latency-correction -c50 -z SECONDS`` against ``path``: open-loop, ``rate``
+    requests per second whatever the server does, keep-alive when the server offers it."""
+    if not OHA.exists():
+        raise LoadFailed(f"{OHA} is missing (make bench installs it)")
+    url = server.url(path)
+    base = [
+        str(OHA),
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-c",
+        str(OHA_CONNECTIONS),
+        "-q",
+        f"{rate:.0f}",
+        "--latency-correction",
+        "-t",
+        "5s",
+    ]
+    if warmup:
+        _run([*base, "-z", f"{warmup:g}s", url], warmup)
+    server.check_alive()
+    before = procstat.cpu_seconds(server.pid)
+    start = time.monotonic()
+    output = _run([*base, "-z", f"{seconds:g}s", url], seconds)
+    wall = time.monotonic() - start
+    cpu = procstat.cpu_seconds(server.pid) - before
+    server.check_alive()
+    return Measured(_parsed(lambda: parse_oha(output, seconds), output), cpu, wall)

@@ -1,4 +1,4 @@
-"""Read what ``wrk`` and ``ab`` print into numbers. No I/O here: the tests feed saved outputs.
+"""Read what ``wrk``, ``ab`` and ``oha`` print into numbers. No I/O: tests feed saved outputs.
 
 wrk (``--latency``) prints sizes with binary prefixes (``75.56MB`` is 75.56 MiB) and latencies
 with a unit each (``950.00us``, ``2.07ms``, ``1.20s``). ab prints its percentiles rounded to whole
@@ -8,6 +8,7 @@ from when it is given.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Final
@@ -193,3 +194,44 @@ def nginx_window_ms(log_text: str) -> tuple[float, int] | None:
     if not ends:
         return None
     return (max(ends) - min(starts)) * 1000, len(ends)
+
+
+OHA_DEADLINE_ERROR: Final = "aborted due to deadline"
+"""oha's name for the requests still in flight when ``-z`` ran out: an artefact of stopping
+the run, not a failure of the server."""
+
+
+def parse_oha(output: str, seconds: float) -> LoadResult:
+    """Parse ``oha --output-format json`` (its summary, latency percentiles in seconds, and the
+    status code and error distributions). ``requests`` counts answered requests of any status;
+    ``errors`` counts non-2xx answers and failed requests, not the ones cut off at the deadline.
+    ``seconds`` is the run's length as asked (``-z``): oha's own ``total`` includes the wait for
+    the in-flight requests at the end."""
+    try:
+        doc = json.loads(output[output.index("{") :])
+        summary = doc["summary"]
+        percentiles = doc["latencyPercentiles"]
+        statuses = {str(k): int(v) for k, v in doc.get("statusCodeDistribution", {}).items()}
+        failures = {str(k): int(v) for k, v in doc.get("errorDistribution", {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ParseError(f"oha output is not its JSON summary ({exc})") from None
+    answered = sum(statuses.values())
+    detail = {f"status {k}": v for k, v in statuses.items() if not k.startswith("2")}
+    detail.update({k: v for k, v in failures.items() if k != OHA_DEADLINE_ERROR})
+    total_data = summary.get("totalData") or 0
+
+    def ms(key: str) -> float | None:
+        value = percentiles.get(key)
+        return None if value is None else float(value) * 1000
+
+    return LoadResult(
+        tool="oha",
+        requests=answered,
+        seconds=seconds,
+        requests_per_second=answered / seconds if seconds else 0.0,
+        bytes_per_second=float(total_data) / seconds if seconds else 0.0,
+        p50_ms=ms("p50"),
+        p99_ms=ms("p99"),
+        errors=sum(detail.values()),
+        error_detail=detail,
+    )

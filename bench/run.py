@@ -4,8 +4,9 @@
 
 Run it with the bench venv's interpreter (``make bench`` does): gunicorn and waitress live
 there, and every Python server is started with that same interpreter. Each load aims at
-127.0.0.1 only and is bounded in time; the default run (5 repeats of 3 s, each after the
-machine looked quiet for a moment) takes about 10 minutes.
+127.0.0.1 only and is bounded in time; the default run (5 repeats of 3 s, fewer for the
+workloads whose figures are steady, each after the machine looked quiet for a moment) takes
+about 12 minutes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import http_loads, idle, machine, page, report, servers, udp
+from .parsing import median
 from .servers import REPO, Server
 
 SMALL: Final = "/1k.bin"
@@ -33,10 +36,16 @@ class Workload:
     id: str
     title: str
     how: str
-    kind: str  # "wrk", "ab", "chat", "browser"
+    kind: str  # "wrk", "ab", "oha", "chat", "idle", "browser"
     path: str
     servers: tuple[Server, ...]
     access_log: bool = False
+    repeats: int = 0
+    """Runs of each server at most (0: --repeats): fewer where the figure is stable across runs
+    or the comparison is far from its bound, so that make bench stays near 10-12 minutes."""
+    share: float = 0.0
+    """For "oha": the request rate offered, as a share of gunicorn sync's closed-loop capacity;
+    for "browser": the impairment relay's latency in ms (0: none)."""
 
 
 STATIC_PEERS: Final = (
@@ -133,12 +142,37 @@ WORKLOADS: Final = (
         WSGI_PEERS,
     ),
     Workload(
+        "wsgi-rate-50",
+        "WSGI hello-world, open loop at 50% of gunicorn sync's capacity",
+        "`oha -q RATE --latency-correction -c50` (open loop: a fixed request rate whatever the "
+        "server does, each request timed from when it was due, so coordinated omission does not "
+        "hide a stall) on the same application, RATE being half of gunicorn sync's closed-loop "
+        "requests/s (its median in the table above, or measured first with wrk when that "
+        "workload is not run). Both servers get the same RATE; no access logs.",
+        "oha",
+        "/",
+        (servers.OURS_WSGI, servers.GUNICORN_SYNC),
+        repeats=3,
+        share=0.5,
+    ),
+    Workload(
+        "wsgi-rate-90",
+        "WSGI hello-world, open loop at 90% of gunicorn sync's capacity",
+        "The same open-loop load at 90% of gunicorn sync's closed-loop requests/s.",
+        "oha",
+        "/",
+        (servers.OURS_WSGI, servers.GUNICORN_SYNC),
+        repeats=3,
+        share=0.9,
+    ),
+    Workload(
         "wsgi-close",
         "WSGI hello-world, a new connection per request",
         "`ab -c50` on the same application; no access logs.",
         "ab",
         "/",
         WSGI_PEERS,
+        repeats=3,  # 1.62x and 1.76x against the 1.3x asked in the last runs: far from it
     ),
     Workload(
         "asgi-keepalive",
@@ -160,6 +194,7 @@ WORKLOADS: Final = (
         "idle",
         "/healthz",
         (servers.OURS_ASGI, servers.UVICORN_H11),
+        repeats=3,  # 10,000 connections held or not, and KiB each: the same in every run
     ),
     Workload(
         "udp-chat",
@@ -174,22 +209,36 @@ WORKLOADS: Final = (
     ),
     Workload(
         "browser-page",
-        "The browser loading a page with 30 resources",
-        "A page with 9 stylesheets, 10 scripts, 10 images and an icon (31 requests with "
-        "the page), served by nginx; each client runs as a fresh process, alternating. "
-        "Page load is from the first request's arrival to the last response's end in "
-        "nginx's log (1 ms resolution); process is from start to exit, interpreter "
-        "start-up included.",
+        f"The browser loading a page with {page.RESOURCES} resources",
+        f"A page with {page.STYLESHEETS} stylesheets, {page.SCRIPTS} scripts, {page.IMAGES} "
+        f"images and an icon ({page.RESOURCES + 1} requests with the page), served from memory "
+        "by the bench's own page server, which stamps each request in microseconds; each "
+        "client runs as a fresh process, alternating. Page load is from the first request's "
+        "first byte to the last response's end at that server; process is from start to exit, "
+        "interpreter start-up included (the services' bytecode written first with compileall, "
+        "as an installed package has it: PYTHONDONTWRITEBYTECODE is set here).",
         "browser",
         page.PAGE,
-        (servers.NGINX,),
-        access_log=True,
+        (),
+    ),
+    Workload(
+        "browser-page-latency",
+        f"The browser loading the {page.RESOURCES}-resource page {page.LATENCY_MS} ms away",
+        f"The same page through the lab's impairment relay (`python3 -m socketlab.impair` on "
+        f"127.0.0.1) with {page.LATENCY_MS} ms of latency on every chunk from the server to the "
+        "client. Page load is timed at the page server as above, so the last response's "
+        f"{page.LATENCY_MS} ms in the relay is left out for both clients alike.",
+        "browser",
+        page.PAGE,
+        (),
+        repeats=2,  # wget takes 10 s a load, the browser under 2: far apart in every run
+        share=page.LATENCY_MS,
     ),
 )
 
 
 def make_root(work: Path) -> Path:
-    """The document root every static server serves: the two files and the 30-resource page."""
+    """The document root every static server serves: the two files and the 100-resource page."""
     root = work / "root"
     root.mkdir()
     (root / "1k.bin").write_bytes(bytes(i % 251 for i in range(1024)))
@@ -228,8 +277,46 @@ CONNTRACK_WAIT: Final = 150.0
 closed connections expire 120 s after they close)."""
 
 
+CAPACITY_RUNS: Final = 3
+"""wrk runs of gunicorn sync that give its capacity when wsgi-keepalive is not run (median)."""
+
+_capacity: dict[str, Any] = {}
+"""gunicorn sync's closed-loop requests/s in this run: the open-loop workloads' reference."""
+
+
+def note_capacity(workload_doc: dict[str, Any]) -> None:
+    """Take gunicorn sync's capacity from wsgi-keepalive's results (wrk -c50, closed loop)."""
+    for r in workload_doc["results"]:
+        rps = r["summary"].get("requests_per_second")
+        if r["server"] == servers.GUNICORN_SYNC.name and rps:
+            _capacity.update(
+                requests_per_second=rps,
+                source="wsgi-keepalive: gunicorn sync's median requests/s under wrk -c50",
+            )
+
+
+def gunicorn_capacity(
+    root: Path, work: Path, seconds: float, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """gunicorn sync's closed-loop requests/s: from wsgi-keepalive, else measured now."""
+    if not _capacity:
+        rates = []
+        for _ in range(CAPACITY_RUNS):
+            _quiet()
+            with servers.running(servers.GUNICORN_SYNC, root, work) as srv:
+                rates.append(http_loads.wrk(srv, "/", seconds).load.requests_per_second)
+        _capacity.update(
+            requests_per_second=median(rates),
+            source=f"gunicorn sync's median requests/s in {CAPACITY_RUNS} runs of wrk -c50",
+            runs=rates,
+        )
+        rps = _capacity["requests_per_second"]
+        say(f"  gunicorn sync's capacity: {rps:,.0f}/s ({_capacity['source']})")
+    return dict(_capacity)
+
+
 def _http_run(
-    wl: Workload, server: Server, root: Path, work: Path, seconds: float
+    wl: Workload, server: Server, root: Path, work: Path, seconds: float, rate: float = 0.0
 ) -> dict[str, Any]:
     room: dict[str, float] = {}
     if wl.kind == "ab":
@@ -238,10 +325,13 @@ def _http_run(
     with servers.running(server, root, work, access_log=wl.access_log) as srv:
         if wl.kind == "wrk":
             m = http_loads.wrk(srv, wl.path, seconds)
+        elif wl.kind == "oha":
+            m = http_loads.oha(srv, wl.path, seconds, rate)
         else:
             m = http_loads.ab(srv, wl.path, seconds)
     load = m.load
     return {
+        "offered_per_second": rate or None,
         "requests": load.requests,
         "seconds": load.seconds,
         "requests_per_second": load.requests_per_second,
@@ -297,23 +387,29 @@ def _chat_run(server: Server, root: Path, work: Path, seconds: float) -> dict[st
 def run_workload(
     wl: Workload, root: Path, work: Path, seconds: float, repeats: int, say: Callable[[str], None]
 ) -> dict[str, Any]:
+    if wl.repeats:
+        repeats = min(repeats, wl.repeats)
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in wl.servers}
+    extra: dict[str, Any] = {"repeats": repeats}
+    rate = 0.0
+    if wl.kind == "oha":
+        capacity = gunicorn_capacity(root, work, seconds, say)
+        rate = wl.share * capacity["requests_per_second"]
+        extra |= {"share": wl.share, "capacity": capacity, "offered_per_second": rate}
+        say(f"  offering {rate:,.0f} requests/s ({wl.share:.0%} of gunicorn sync's capacity)")
     if wl.kind == "browser":
-        with servers.running(wl.servers[0], root, work, access_log=True) as srv:
-            ours, theirs = page.run(srv, work / "nginx-access.log", max(5, 3 * repeats))
-        results: list[dict[str, Any]] = []
-        for t in (ours, theirs):
+        latency = int(wl.share)
+        # A local load takes a few ms: more pairs of them, for a steadier median.
+        count = repeats if latency else max(5, 2 * repeats)
+        times = page.run(root, work, count, latency)
+        for t in times:
             summary = t.summary()
-            timed = [
-                {"process_ms": wall * 1000, "page_load_ms": loaded * 1000}
-                for wall, loaded in zip(t.runs, t.loads, strict=True)
-            ]
-            results.append({"server": t.name, "description": "", "runs": timed, "summary": summary})
             say(
-                f"  {t.name}: page load {summary['page_load_ms'] or 0:.1f} ms, "
-                f"process {summary['process_ms'] or 0:.1f} ms"
+                f"  {t.name}: page load {summary['page_load_ms'] or 0:.2f} ms, "
+                f"process {summary['process_ms'] or 0:.1f} ms ({len(t.runs)} runs, "
+                f"{t.requests} requests each)"
             )
-        return _workload_doc(wl, results)
+        return _workload_doc(wl, page.results(times)) | extra | {"latency_ms": latency}
     for attempt in range(repeats):
         for server in wl.servers:
             try:
@@ -322,7 +418,7 @@ def run_workload(
                 elif wl.kind == "idle":
                     result = _idle_run(server, root, work, max(seconds, 3.0))
                 else:
-                    result = _http_run(wl, server, root, work, seconds)
+                    result = _http_run(wl, server, root, work, seconds, rate)
             except (http_loads.LoadFailed, servers.ServerFailed) as exc:
                 # One failed run is a result too (counted as an error), not the end of the run.
                 say(f"  [{attempt + 1}/{repeats}] {server.name}: FAILED: {exc}")
@@ -355,7 +451,7 @@ def run_workload(
                 "summary": summary,
             }
         )
-    return _workload_doc(wl, results)
+    return _workload_doc(wl, results) | extra
 
 
 def _workload_doc(wl: Workload, results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -366,6 +462,35 @@ def _workload_doc(wl: Workload, results: list[dict[str, Any]]) -> dict[str, Any]
         "kind": wl.kind,
         "path": wl.path,
         "results": results,
+    }
+
+
+def checkout() -> dict[str, Any]:
+    """Where this run ran from: the commit, whether tracked files had local changes, and how
+    long ago the checkout was cloned (git writes .git/description once, at clone time)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = [
+        line[3:]
+        for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+        if line[3:] not in ("docs/BENCHMARKS.md", "docs/benchmarks.json")
+    ]
+    common = git("rev-parse", "--path-format=absolute", "--git-common-dir")
+    try:
+        age: float | None = time.time() - (Path(common) / "description").stat().st_mtime
+    except OSError:
+        age = None
+    commit = git("rev-parse", "HEAD")
+    return {
+        "commit": commit or None,
+        "tree_clean": bool(commit) and not changed,
+        "changed": changed[:20],
+        "clone_age_s": age,
     }
 
 
@@ -388,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if any(w.kind == "oha" for w in chosen) and not http_loads.OHA.exists():
+        print(f"bench: missing {http_loads.OHA} (make bench installs it)", file=sys.stderr)
+        return 2
 
     def say(text: str) -> None:
         print(text, flush=True)
@@ -400,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine.describe(),
         "load_before": machine.load_average(),
         "settings": {"seconds": args.seconds, "repeats": args.repeats},
+        "checkout": checkout(),
+        # Only a run of every workload counts towards "three runs in a row".
+        "complete": len(chosen) == len(WORKLOADS),
         "workloads": {},
     }
     say(f"bench: work directory {work}; load average {doc['load_before']}")
@@ -407,13 +538,24 @@ def main(argv: list[str] | None = None) -> int:
         root = make_root(work)
         for wl in chosen:
             say(f"{wl.id}: {wl.title}")
+            began = time.monotonic()
             doc["workloads"][wl.id] = run_workload(wl, root, work, args.seconds, args.repeats, say)
+            doc["workloads"][wl.id]["duration_s"] = round(time.monotonic() - began, 1)
+            if wl.id == "wsgi-keepalive":
+                note_capacity(doc["workloads"][wl.id])
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     doc["load_after"] = machine.load_average()
     doc["duration_s"] = time.time() - started
     doc["targets"] = report.judge(doc["workloads"])
+    previous = None
+    if args.out_json.exists():
+        try:
+            previous = json.loads(args.out_json.read_text())
+        except ValueError:
+            say(f"bench: {args.out_json} is not JSON: its history starts again with this run")
+    doc["history"] = report.history(previous, doc)
     args.out_json.parent.mkdir(parents=True, exist_ok=True)
     args.out_json.write_text(json.dumps(doc, indent=1) + "\n")
     report.write_markdown(args.out_md, report.render(doc))

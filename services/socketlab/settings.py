@@ -18,11 +18,9 @@ evaluated.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +206,8 @@ def read_config(path: Path) -> ConfigFile:
         raise SettingsError(f"{path}: cannot read config file: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SettingsError(f"{path}: not valid TOML: the file is not UTF-8") from None
+    import tomllib  # here, not at the top: a command run without a config file never needs it
+
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -313,6 +313,8 @@ def _bracket_balance(text: str) -> int:
 
 def _unknown_key(key: str, known: Sequence[str], is_table: bool) -> str:
     what = "table" if is_table else "key"
+    import difflib  # only for a key that is wrong: a correct command line never needs it
+
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if close:
         return f"unknown {what} '{key}' (did you mean '{close[0]}'?)"

@@ -27,11 +27,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .. import ledger, logs, settings
 from ..settings import Setting
-from . import har, liveness, scenario, urls
+
+# har, liveness and scenario are imported where --har, --heartbeat and --scenario need them:
+# a plain `python3 -m socketlab.browser URL` is a short process, and its start-up is most of it.
+from . import urls
 from .browser import USER_AGENT, Browser, Options
 from .errors import InvalidURL
 from .limits import (
@@ -47,6 +50,9 @@ from .limits import (
 )
 from .records import PageLoad
 from .report import format_page, page_to_dict
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 log = logging.getLogger("socketlab.browser")
 
@@ -206,7 +212,7 @@ def _usage_error(message: str) -> int:
 class Run:
     """The visits of one invocation: what to load, how to print it, when to stop."""
 
-    def __init__(self, args: argparse.Namespace, scenarios: list[scenario.Scenario]) -> None:
+    def __init__(self, args: argparse.Namespace, scenarios: list[Scenario]) -> None:
         self.args = args
         self.scenarios = scenarios
         self.options = options_from(args)
@@ -262,6 +268,8 @@ class Run:
             options = replace(
                 self.options, probe_whoami=self.options.probe_whoami or item.probe_whoami
             )
+            from . import scenario
+
             with browser(options) as b:
                 scenario.run(item, b, self.args.base, on_page=keep, stop=self.stop)
         return pages
@@ -294,6 +302,8 @@ class Run:
         return 0 if self.ok else 1
 
     def beat(self, line: str) -> None:
+        from . import liveness
+
         try:
             liveness.beat(self.args.heartbeat, line)
         except OSError as exc:
@@ -317,6 +327,8 @@ class Run:
         if self.args.heartbeat:
             self.beat(line)
         if self.args.har:
+            from . import har
+
             self.har_pages.extend(pages)
             try:
                 har.write(self.args.har, self.har_pages)
@@ -338,13 +350,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             urls.parse(url)
         except InvalidURL as exc:
             return _usage_error(str(exc))
-    try:
-        scenarios = scenario.load_all(args.scenario)
-        for item in scenarios:
-            for step in item.steps:
-                scenario.step_url(item, step, args.base)
-    except scenario.ScenarioError as exc:
-        return _usage_error(str(exc))
+    scenarios: list[Scenario] = []
+    if args.scenario:
+        from . import scenario
+
+        try:
+            scenarios = scenario.load_all(args.scenario)
+            for item in scenarios:
+                for step in item.steps:
+                    scenario.step_url(item, step, args.base)
+        except scenario.ScenarioError as exc:
+            return _usage_error(str(exc))
 
     run = Run(args, scenarios)
     handler = _stopper(run.stop)

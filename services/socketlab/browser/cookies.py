@@ -20,7 +20,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Final
 
 from .urls import URL
@@ -110,6 +109,10 @@ def parse_set_cookie(header: str, url: URL, now: float | None = None) -> Cookie 
         key, raw = key.strip().lower(), raw.strip()
         if key == "expires":
             try:
+                # email.utils (and the email package under it) only for a cookie that has
+                # Expires: most pages set none, and the import is a noticeable part of start-up.
+                from email.utils import parsedate_to_datetime
+
                 expires = parsedate_to_datetime(raw).timestamp()
             except (TypeError, ValueError, IndexError, OverflowError):
                 continue  # an unparseable date is ignored, the cookie is kept

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
@@ -23,10 +22,19 @@ _REASONS: Final = {s.value: s.phrase for s in HTTPStatus}
 _date_cache: tuple[int, str, bytes] = (0, "", b"")
 
 
+def _formatdate(timestamp: float) -> str:
+    # email.utils (with email, calendar, locale and random under it) is imported on the first
+    # date, not with this module: a client that writes no Date (the browser) never needs it,
+    # and its start-up is most of a short run.
+    from email.utils import formatdate
+
+    return formatdate(timestamp, usegmt=True)
+
+
 def http_date(timestamp: float | None = None) -> str:
     """An IMF-fixdate (RFC 9110 §5.6.7); the current one is cached for a second (hot path)."""
     if timestamp is not None:
-        return formatdate(timestamp, usegmt=True)
+        return _formatdate(timestamp)
     now = int(time.time())
     if _date_cache[0] != now:
         _refresh_date(now)
@@ -44,7 +52,7 @@ def date_and_server_fields() -> bytes:
 
 def _refresh_date(now: int) -> None:
     global _date_cache
-    date = formatdate(now, usegmt=True)
+    date = _formatdate(now)
     _date_cache = (now, date, f"Date: {date}\r\nServer: {SERVER_NAME}\r\n".encode("ascii"))
 
 
