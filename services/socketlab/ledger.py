@@ -27,12 +27,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from .logs import LOG_FORMAT
 from .settings import Setting
+from .structs import field, record
 
 LOGGER: Final = logging.getLogger("ledger")
 
@@ -105,7 +105,7 @@ def write(kind: str, role: str, fields: dict[str, Any]) -> None:
     LOGGER.info("%s", json.dumps(line, separators=(", ", ": ")))
 
 
-@dataclass
+@record
 class Tally:
     """What one TCP connection carried, counted by whoever owns the socket.
 
@@ -123,6 +123,30 @@ class Tally:
     started_wall: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
     closed: bool = False
+
+    def __init__(  # written out: one per connection on the servers, as fast as generated code
+        self,
+        local: tuple[Any, ...] | None,
+        remote: tuple[Any, ...] | None,
+        role: str = "server",
+        thread: str | None = None,
+        bytes_in: int = 0,
+        bytes_out: int = 0,
+        requests: int = 0,
+        started_wall: float | None = None,
+        started: float | None = None,
+        closed: bool = False,
+    ) -> None:
+        self.local = local
+        self.remote = remote
+        self.role = role
+        self.thread = threading.current_thread().name if thread is None else thread
+        self.bytes_in = bytes_in
+        self.bytes_out = bytes_out
+        self.requests = requests
+        self.started_wall = time.time() if started_wall is None else started_wall
+        self.started = time.monotonic() if started is None else started
+        self.closed = closed
 
     def close(self, **extra: Any) -> None:
         if self.closed:
@@ -145,7 +169,7 @@ class Tally:
         )
 
 
-@dataclass
+@record
 class _Peer:
     started_wall: float
     started: float

@@ -22,9 +22,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
+
+from .structs import record
 
 ENV_PREFIX = "SOCKETLAB_"
 
@@ -49,7 +50,7 @@ class SettingsError(Exception):
         self.problems: tuple[str, ...] = problems
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Setting:
     """One option: its key in the config file, its flag and its environment variable.
 
@@ -177,7 +178,7 @@ def _show(raw: Any) -> str:
     return f"{raw!r} ({type(raw).__name__})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConfigFile:
     """A parsed TOML config file: its values, and the line each key is set on (for errors)."""
 
