@@ -22,10 +22,12 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .structs import record
+
+if TYPE_CHECKING:
+    from pathlib import Path  # read_config's callers make one; a command line needs none
 
 ENV_PREFIX = "SOCKETLAB_"
 
@@ -460,6 +462,8 @@ def load(
         config = None
         config_path = getattr(args, "config", None)
         if config_flag and config_path:
+            from pathlib import Path  # only with --config: see read_config
+
             config = read_config(Path(config_path))
         values = resolve(table, config=config, environ=environ, flags=flags)
     except SettingsError as exc:
