@@ -384,6 +384,32 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter on every add_argument (to check the metavar), and without a
+        # width the formatter imports shutil, and with it bz2, lzma and zlib, for the terminal's
+        # width: most of a millisecond per module for a command that never prints help. The
+        # width is the one shutil.get_terminal_size would give, less the 2 argparse takes off.
+        make: Callable[..., argparse.HelpFormatter] = self.formatter_class
+        return make(prog=self.prog, width=_terminal_columns() - 2)
+
+
+def _terminal_columns(fallback: int = 80) -> int:
+    """$COLUMNS if it is a positive number, else stdout's terminal's width, else ``fallback``
+    (shutil.get_terminal_size's rule for the columns)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    if stdout is None:
+        return fallback
+    try:
+        return os.get_terminal_size(stdout.fileno()).columns or fallback
+    except (AttributeError, ValueError, OSError):
+        return fallback
+
 
 def build_parser(
     table: Sequence[Setting], *, prog: str, description: str, config_flag: bool

@@ -32,6 +32,9 @@ HEAVY = [
     "tempfile",  # --har only
     "pathlib",  # config files, --scenario, --har, --heartbeat only
     "zipfile",
+    "shutil",  # argparse imports it (and bz2, lzma) for the terminal width: settings gives one
+    "bz2",
+    "lzma",
     "socketlab.browser.scenario",
     "socketlab.browser.har",
     "socketlab.browser.liveness",
