@@ -31,6 +31,7 @@ HEAVY = [
     "difflib",  # a misspelt config key only
     "tempfile",  # --har only
     "pathlib",  # config files, --scenario, --har, --heartbeat only
+    "datetime",  # ledger.stamp uses time.gmtime
     "zipfile",
     "shutil",  # argparse imports it (and bz2, lzma) for the terminal width: settings gives one
     "bz2",
