@@ -22,9 +22,12 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .structs import record
+
+if TYPE_CHECKING:
+    from pathlib import Path  # read_config's callers make one; a command line needs none
 
 ENV_PREFIX = "SOCKETLAB_"
 
@@ -49,7 +52,7 @@ class SettingsError(Exception):
         self.problems: tuple[str, ...] = problems
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Setting:
     """One option: its key in the config file, its flag and its environment variable.
 
@@ -177,7 +180,7 @@ def _show(raw: Any) -> str:
     return f"{raw!r} ({type(raw).__name__})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConfigFile:
     """A parsed TOML config file: its values, and the line each key is set on (for errors)."""
 
@@ -381,6 +384,32 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter on every add_argument (to check the metavar), and without a
+        # width the formatter imports shutil, and with it bz2, lzma and zlib, for the terminal's
+        # width: most of a millisecond per module for a command that never prints help. The
+        # width is the one shutil.get_terminal_size would give, less the 2 argparse takes off.
+        make: Callable[..., argparse.HelpFormatter] = self.formatter_class
+        return make(prog=self.prog, width=_terminal_columns() - 2)
+
+
+def _terminal_columns(fallback: int = 80) -> int:
+    """$COLUMNS if it is a positive number, else stdout's terminal's width, else ``fallback``
+    (shutil.get_terminal_size's rule for the columns)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    if stdout is None:
+        return fallback
+    try:
+        return os.get_terminal_size(stdout.fileno()).columns or fallback
+    except (AttributeError, ValueError, OSError):
+        return fallback
+
 
 def build_parser(
     table: Sequence[Setting], *, prog: str, description: str, config_flag: bool
@@ -459,6 +488,8 @@ def load(
         config = None
         config_path = getattr(args, "config", None)
         if config_flag and config_path:
+            from pathlib import Path  # only with --config: see read_config
+
             config = read_config(Path(config_path))
         values = resolve(table, config=config, environ=environ, flags=flags)
     except SettingsError as exc:

@@ -20,7 +20,18 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "services" / "socketlab"
 
 CORE = frozenset(
-    {"http", "static", "settings", "logs", "listener", "whoami", "healthcheck", "status", "ledger"}
+    {
+        "http",
+        "static",
+        "settings",
+        "logs",
+        "listener",
+        "whoami",
+        "healthcheck",
+        "status",
+        "ledger",
+        "structs",
+    }
 )
 """Shared by every service; imports only the standard library and other core modules."""
 

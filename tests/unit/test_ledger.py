@@ -177,3 +177,17 @@ def test_a_published_port_shows_as_an_address_change(capsys: pytest.CaptureFixtu
     assert "the gateway 10.30.80.1:50412" in row.note
     ledger_table.render([row], __import__("sys").stdout)
     assert "1 conversations, 1 where an address changed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wall",
+    [0.0, 1.9995, 1764711601.0, 1764711601.874, 1764711601.9999996, 2475379792.1679993]
+    + [1_700_000_000 + i * 0.3333337 for i in range(200)],
+)
+def test_stamp_is_what_datetime_writes(wall: float) -> None:
+    # ledger.stamp formats with time.gmtime (datetime costs the browser's start-up a
+    # millisecond); its text must stay the one datetime gave, rounding included.
+    from datetime import UTC, datetime
+
+    expected = datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    assert ledger.stamp(wall) == expected

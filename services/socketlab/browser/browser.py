@@ -28,11 +28,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
 
 from .. import __version__
+from ..structs import field, record
 from . import errors, urls
 from .cookies import CookieJar
 from .extract import PageResources, Reference, decode, extract_css, extract_html
@@ -65,7 +65,7 @@ IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE
 HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Options:
     """How the browser behaves; the CLI's settings table fills it."""
 
@@ -77,7 +77,11 @@ class Options:
     probe_whoami: bool = False
 
 
-@dataclass(frozen=True)
+DEFAULT_OPTIONS: Final = Options()
+"""What a :class:`Browser` made without options uses (frozen, so one is shared)."""
+
+
+@record(frozen=True)
 class Fetch:
     """One request to make (before redirects)."""
 
@@ -93,7 +97,7 @@ class Fetch:
     queued_wall: float = 0.0  # the same moment as time.time(), the entry's start
 
 
-@dataclass
+@record
 class _Load:
     """State shared by the requests of one page."""
 
@@ -116,7 +120,7 @@ class Browser:
 
     def __init__(
         self,
-        options: Options = Options(),
+        options: Options = DEFAULT_OPTIONS,
         *,
         resolver: Resolver = system_resolver,
         cancel: threading.Event | None = None,

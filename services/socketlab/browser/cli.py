@@ -25,12 +25,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING, Final
 
 from .. import ledger, logs, settings
 from ..settings import Setting
+from ..structs import replace
 
 # har, liveness and scenario are imported where --har, --heartbeat and --scenario need them:
 # a plain `python3 -m socketlab.browser URL` is a short process, and its start-up is most of it.

@@ -19,9 +19,9 @@ import ipaddress
 import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Final
 
+from ..structs import record
 from .urls import URL
 
 MAX_COOKIE_BYTES: Final = 4096
@@ -34,7 +34,7 @@ MAX_COOKIES: Final = 3000
 """RFC 6265 §6.1: at least 3000 cookies in total."""
 
 
-@dataclass
+@record
 class Cookie:
     name: str
     value: str

@@ -26,10 +26,10 @@ and read in turn) and ``url()`` (``font`` inside ``@font-face``, else ``image``)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Final
 
+from ..structs import field, record
 from .urls import is_network_reference
 
 VIEWPORT_WIDTH: Final = 1280
@@ -112,7 +112,7 @@ _CSS_URL: Final = re.compile(
 _CSS_FONT_FACE: Final = re.compile(r"@font-face\s*\{[^}]*\}", re.I)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     """A reference as written in the page (not yet joined to a base URL) and what it is for."""
 
@@ -120,7 +120,7 @@ class Reference:
     kind: str
 
 
-@dataclass
+@record
 class PageResources:
     """What :func:`extract_html` found in one document."""
 

@@ -9,9 +9,9 @@ Each default is a named constant with the reason for its number.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Final
 
+from ..structs import record
 from .errors import CapExceeded, PageTimeout
 
 CONNECT_TIMEOUT: Final = 5.0
@@ -42,7 +42,7 @@ MAX_CONNECTIONS_PER_HOST: Final = 6
 once said 2; RFC 9112 §9.4 leaves it to the client and asks it to be conservative)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Deadlines:
     """How long each step may take, in seconds."""
 
@@ -51,7 +51,7 @@ class Deadlines:
     total: float = TOTAL_TIMEOUT
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Caps:
     """How much one page may take."""
 

@@ -20,8 +20,8 @@ import socket
 import threading
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
 
+from ..structs import record
 from . import errors
 from .limits import MAX_CONNECTIONS_PER_HOST, Deadline
 from .loop import Loop, Wait
@@ -39,7 +39,7 @@ from .transport import (
 HostKey = tuple[str, int]
 
 
-@dataclass
+@record
 class Lease:
     """A connection handed to one request, and what it cost to get it (milliseconds, -1 when
     the step did not happen)."""

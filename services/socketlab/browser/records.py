@@ -6,12 +6,11 @@ so the three always agree. Times are milliseconds; -1 means "did not happen" (HA
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from ..structs import field, record
 from .errors import BrowserError
 
 
-@dataclass
+@record
 class Timings:
     """The phases of one request, in milliseconds, as HAR 1.2 names them."""
 
@@ -32,7 +31,7 @@ class Timings:
         )
 
 
-@dataclass
+@record
 class Entry:
     """One request and what became of it (a response, or an error)."""
 
@@ -97,7 +96,7 @@ class Entry:
         return ""
 
 
-@dataclass
+@record
 class ConnectionInfo:
     """A TCP connection as seen from both ends: ours, and the server's (from /whoami)."""
 
@@ -109,7 +108,7 @@ class ConnectionInfo:
     server_pid: int | None = None
 
 
-@dataclass
+@record
 class Expectation:
     """One check a scenario asked for, and whether it held."""
 
@@ -118,7 +117,7 @@ class Expectation:
     detail: str = ""
 
 
-@dataclass
+@record
 class PageLoad:
     """One page: its document, every resource, the connections used, the checks made."""
 

@@ -13,9 +13,9 @@ relative; it is resolved against the URL that was requested. A ``Location`` that
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
+from ..structs import record
 from . import urls
 from .errors import InvalidURL, RedirectRefused
 from .urls import URL
@@ -23,7 +23,7 @@ from .urls import URL
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hop:
     """The request to make next."""
 

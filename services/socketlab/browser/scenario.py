@@ -27,11 +27,11 @@ from __future__ import annotations
 import threading
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from ..structs import record
 from . import urls
 from .browser import Browser
 from .errors import InvalidURL
@@ -53,7 +53,7 @@ class ScenarioError(Exception):
     """A scenario file cannot be used; the message names the file and the key."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Step:
     """One page of a visit."""
 
@@ -70,7 +70,7 @@ class Step:
         return self.name or f"{self.method} {self.url}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Scenario:
     name: str
     path: str

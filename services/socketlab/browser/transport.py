@@ -20,12 +20,12 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .. import ledger
 from ..http import END, NEED_DATA, Data, Headers, RemoteProtocolError, Response, ResponseParser
 from ..http.writer import format_request_head
+from ..structs import field, record
 from . import errors
 from .limits import ByteBudget, Deadline
 from .loop import _Trap, readable, writable
@@ -81,7 +81,7 @@ def resolve(resolver: Resolver, host: str, port: int) -> list[tuple[int, Address
     return addresses
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Connection:
     """A connected, non-blocking socket with its parser. ``requests`` counts the exchanges it
     carried."""
@@ -177,7 +177,7 @@ async def connect(
     raise failure
 
 
-@dataclass
+@record
 class Reply:
     """A complete response as received, with its sizes and phase timings (milliseconds)."""
 
@@ -195,7 +195,7 @@ class Reply:
     receive_ms: float
 
 
-@dataclass
+@record
 class Progress:
     """How far an exchange got: filled in as it goes, so a failure still has its timings."""
 

@@ -13,10 +13,10 @@ hand-written HTML), non-ASCII characters in the path and query are percent-encod
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urljoin, urlsplit
 
+from ..structs import record
 from .errors import InvalidURL
 
 DEFAULT_PORT: Final = 80
@@ -43,7 +43,7 @@ _DOT_SEGMENT: Final = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 NON_NETWORK_SCHEMES: Final = frozenset({"data", "javascript", "about", "blob", "mailto", "tel"})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class URL:
     """An absolute http URL, normalised: lower-case host, explicit port, path starting with /.
 

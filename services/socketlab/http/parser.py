@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Final, NoReturn
 
+from ..structs import record
 from . import errors
 
 # ---------------------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ LOGGED_LINE: Final = 512
 """How much of a message's first line is kept for the log when the message is rejected."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """The limits one parser enforces; the defaults are the named constants above."""
 
@@ -178,7 +178,7 @@ class Headers:
         return f"Headers({self._fields!r})"
 
 
-@dataclass
+@record
 class Request:
     """A parsed request head. ``target`` is exactly as sent; ``path`` and ``query`` split it."""
 
@@ -189,8 +189,30 @@ class Request:
     content_length: int | None = None
     chunked: bool = False
     keep_alive: bool = True
-    path: str = field(default="")
-    query: str = field(default="")
+    path: str = ""
+    query: str = ""
+
+    def __init__(  # written out: one per request on the servers, as fast as generated code
+        self,
+        method: str,
+        target: str,
+        version: tuple[int, int],
+        headers: Headers,
+        content_length: int | None = None,
+        chunked: bool = False,
+        keep_alive: bool = True,
+        path: str = "",
+        query: str = "",
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+        self.path = path
+        self.query = query
 
     @property
     def has_body(self) -> bool:
@@ -205,7 +227,7 @@ class Request:
         return self.version >= (1, 1) and self.headers.has_token("expect", "100-continue")
 
 
-@dataclass
+@record
 class Response:
     """A parsed response head (client side)."""
 
@@ -218,12 +240,35 @@ class Response:
     keep_alive: bool = True
     close_delimited: bool = False
 
+    def __init__(  # written out: one per response, as fast as generated code
+        self,
+        status: int,
+        reason: str,
+        version: tuple[int, int],
+        headers: Headers,
+        content_length: int | None = None,
+        chunked: bool = False,
+        keep_alive: bool = True,
+        close_delimited: bool = False,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+        self.close_delimited = close_delimited
 
-@dataclass
+
+@record
 class Data:
     """A piece of a message body, already de-chunked."""
 
     data: bytes
+
+    def __init__(self, data: bytes) -> None:  # written out: one per piece of body
+        self.data = data
 
 
 class _Marker:

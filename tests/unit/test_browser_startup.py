@@ -1,0 +1,85 @@
+"""A page load's process imports only what a page load needs (issue 17: start to exit <= 50 ms).
+
+The budget is checked by what is imported, never by a timing: ``python3 -m socketlab.browser
+URL`` is a short process whose start-up is most of it, so each module below costs every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.inprocess_servers import threaded_web
+from tests.support.paths import REPO
+
+# What a plain page load (URL, --json or the table) must not import; the modules that need them
+# import them where they are used.
+HEAVY = [
+    "dataclasses",  # and inspect, ast, dis, tokenize: structs.record instead
+    "inspect",
+    "ast",
+    "asyncio",  # the browser's loop is its own (browser.loop)
+    "email",
+    "http.client",
+    "urllib.request",
+    "ssl",
+    "tomllib",  # --scenario and config files only
+    "difflib",  # a misspelt config key only
+    "tempfile",  # --har only
+    "pathlib",  # config files, --scenario, --har, --heartbeat only
+    "datetime",  # ledger.stamp uses time.gmtime
+    "zipfile",
+    "shutil",  # argparse imports it (and bz2, lzma) for the terminal width: settings gives one
+    "bz2",
+    "lzma",
+    "socketlab.browser.scenario",
+    "socketlab.browser.har",
+    "socketlab.browser.liveness",
+]
+
+PROBE = """
+import json, sys
+sys.argv = ["socketlab.browser"] + sys.argv[1:]
+try:
+    import runpy
+    runpy.run_module("socketlab.browser", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _modules_of_a_run(*args: str) -> tuple[int, set[str]]:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "services"))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"])
+
+
+@pytest.mark.parametrize("flags", [[], ["--json"]], ids=["table", "json"])
+def test_a_page_load_imports_nothing_heavy(flags: list[str]) -> None:
+    with threaded_web() as base:  # the lab's page with its stylesheets, scripts and images
+        code, modules = _modules_of_a_run(*flags, "--total-timeout", "30", f"{base}/index.html")
+    assert code == 0
+    assert {"socketlab.browser.browser", "socketlab.browser.report"} <= modules  # it loaded
+    assert sorted(m for m in HEAVY if m in modules) == []
+
+
+def test_the_probe_sees_what_a_run_imports() -> None:
+    # --scenario imports the scenario module (and tomllib) before it reads the file: the probe
+    # reports them, so the test above would see a heavy import if a page load made one.
+    code, modules = _modules_of_a_run("--scenario", str(REPO / "no-such-scenario.toml"))
+    assert code == 2
+    assert {"socketlab.browser.scenario", "tomllib"} <= modules
