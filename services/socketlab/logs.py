@@ -140,9 +140,7 @@ class AccessWriter:
             self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._second = second
         pending = self._pending
-        pending.append(
-            f"{self._prefix},{int((now - second) * 1000):03d} INFO {name} {message}\n"
-        )
+        pending.append(f"{self._prefix},{int((now - second) * 1000):03d} INFO {name} {message}\n")
         if len(pending) > MAX_PENDING:
             self.flush()
         elif not self._dirty:
