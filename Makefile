@@ -350,7 +350,7 @@ SOAK_ARGS ?=
 
 .PHONY: soak
 
-soak: ## Run the fault suite (~7 min, 127.0.0.1 and a lab of its own): docs/RELIABILITY.md, docs/reliability.json
+soak: ## Run the fault suite (~10 min, 127.0.0.1 and a lab of its own): docs/RELIABILITY.md, docs/reliability.json
 	@scripts/install-tools.sh soak $(SOAK_TOOLS)
 	@$(MAKE) --no-print-directory bench-venv
 	$(BENCH_PY) -m soak $(SOAK_ARGS)

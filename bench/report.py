@@ -546,7 +546,7 @@ def runs_table(runs: list[dict[str, Any]]) -> list[str]:
     def head(run: dict[str, Any]) -> str:
         where = "fresh clone" if _fresh(run) else "not a fresh clone"
         kind = "" if run.get("complete") else ", partial (--only), not counted"
-        commit = (run.get("checkout") or {}).get("commit", "")[:9] or "commit unknown"
+        commit = ((run.get("checkout") or {}).get("commit") or "")[:9] or "commit unknown"
         return f"{run['started']} ({commit}, {where}{kind})"
 
     lines = [

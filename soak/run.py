@@ -1,4 +1,4 @@
-"""``python3 -m soak``: the fault suite of issue 13, on 127.0.0.1, bounded (about 5 minutes).
+"""``python3 -m soak``: the fault suite of issue 13, on 127.0.0.1, bounded (about 10 minutes).
 
 Cases, each against the lab's servers run as plain processes (like ``make bench``):
 

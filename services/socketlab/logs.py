@@ -16,9 +16,12 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 from .settings import Setting
+
+if TYPE_CHECKING:  # only for the annotation: the servers without a loop never import asyncio
+    import asyncio
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -83,7 +86,8 @@ class AccessWriter:
     (:mod:`socketlab.ledger`, one per connection: one per request without keep-alive) take the
     same path, checked against their own logger. Queued lines are written:
 
-    * by a flusher thread, at most :data:`FLUSH_INTERVAL` after the first of them, in one write;
+    * at most :data:`FLUSH_INTERVAL` after the first of them, in one write: by a flusher
+      thread, or by an event loop's timer where a one-thread server said so (:meth:`flush_on`);
     * before any other record's line (the handler writes them first: the order stays);
     * by the writer itself past :data:`MAX_PENDING` lines;
     * at exit (``atexit``: SIGTERM makes every server return from main), before a ``fork()``
@@ -104,6 +108,13 @@ class AccessWriter:
         self._dirty = False
         self._wake = threading.Event()
         self._flusher_pid = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def flush_on(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Flush on ``loop``'s timers instead of a thread of this writer's own (None: back to
+        the thread). coroutine-web is one thread by design; a flusher would be a second."""
+        self.flush()
+        self._loop = loop
 
     def attach(self, handler: _Handler) -> None:
         self.flush()
@@ -145,6 +156,11 @@ class AccessWriter:
             self.flush()
         elif not self._dirty:
             self._dirty = True
+            loop = self._loop
+            if loop is not None and loop.is_running():
+                # Safe from any thread; a write on the loop's own costs one wake-up byte a batch.
+                loop.call_soon_threadsafe(loop.call_later, FLUSH_INTERVAL, self.flush)
+                return
             if self._flusher_pid != os.getpid():
                 self._start_flusher()
             self._wake.set()

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from socketlab import ledger, logs
@@ -277,3 +278,35 @@ def test_a_prefork_workers_ledger_lines_are_written_when_it_exits(tmp_path: Path
     ]
     served = {int(line["remote"].rsplit(":", 1)[1]) for line in lines if line["requests"] == 1}
     assert served == ports
+
+
+def test_coroutine_web_flushes_on_its_loop_and_stays_one_thread(tmp_path: Path) -> None:
+    """coroutine-web is one thread by design: its access lines are written by the event loop's
+    timer, not by a flusher thread, and they arrive while it runs (not only at exit)."""
+    out = tmp_path / "server.log"
+    args = ["--host", "127.0.0.1", "--port", "0", "--root", str(WWW), "--log-level", "info"]
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*processes.service_command("coroutine_web", *args), "--app", ""],
+            cwd=REPO,
+            env=processes.service_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        listening = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+        match = wait_until(
+            lambda: listening.search(out.read_text()) or proc.poll() is not None,
+            START_TIMEOUT,
+            lambda: f"no listening line:\n{out.read_text()}",
+        )
+        assert isinstance(match, re.Match), out.read_text()
+        _get_many(int(match.group(1)), REQUESTS)
+        wait_until(
+            lambda: _numbers(out.read_text()) == list(range(REQUESTS)),
+            START_TIMEOUT,
+            lambda: f"lines missing while it runs:\n{out.read_text()[-2000:]}",
+        )
+        assert psutil.Process(proc.pid).num_threads() == 1
+    finally:
+        processes.stop_process(proc)  # type: ignore[arg-type]

@@ -516,6 +516,15 @@ def test_the_runs_table_shows_three_runs_and_says_three_in_a_row_only_when_true(
     assert "Three consecutive runs meet every target" in "\n".join(partial)
 
 
+def test_a_run_outside_a_git_checkout_is_shown_with_commit_unknown() -> None:
+    """A plain copy of the tree has no commit (bench.run.checkout() says None): the table
+    still renders, and such a run is never counted as from a fresh clone."""
+    run = a_run("copy", True)
+    run["checkout"] = {"commit": None, "tree_clean": False, "changed": [], "clone_age_s": None}
+    table = "\n".join(report.runs_table([run]))
+    assert "commit unknown, not a fresh clone" in table
+
+
 def test_the_page_server_answers_from_memory_and_stamps_each_request(tmp_path: Path) -> None:
     import socket
     import threading

@@ -182,7 +182,10 @@ def test_flooding_member_is_rate_limited_without_drowning_others(
     relayed = [d for d in bob.quiet(0.5) if d.startswith(b"MSG flood")]
     assert 5 <= len(relayed) <= 20  # the burst (and a little refill), not 300
     errs = [d for d in flood.quiet(0.2) if d.startswith(b"ERR 429")]
-    assert len(errs) == 1  # told once, not once per dropped datagram
+    # Told once per run of drops, not once per dropped datagram: a token that refills meanwhile
+    # (5/s; a loaded machine takes a while to send 300) is relayed and ends the run, so each
+    # datagram relayed past the burst of 10 may start one more.
+    assert 1 <= len(errs) <= 1 + max(0, len(relayed) - 10), (len(errs), len(relayed))
     bob.send(b"MSG I can still talk")
     assert flood.expect(b"MSG bob") == b"MSG bob 1 I can still talk"
 

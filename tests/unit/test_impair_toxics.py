@@ -26,6 +26,7 @@ from socketlab.impair.relay import Proxy, ProxySpec, TcpProxy, UdpProxy
 from socketlab.impair.toxics import Chain, Chunk, ToxicSettings
 from socketlab.listener import open_listener
 from socketlab.settings import SettingsError
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT = 5.0  # the longest any expected event may take on a busy loopback
@@ -297,15 +298,16 @@ def test_the_relay_writes_a_ledger_line_with_both_legs(
     with caplog.at_level(logging.INFO, logger="ledger"), connect(proxy) as sock:
         round_trip(sock, b"hello")
         mine = sock.getsockname()
-    deadline = time.monotonic() + WAIT
-    lines: list[dict[str, Any]] = []
-    while not lines and time.monotonic() < deadline:
-        time.sleep(0.02)
+
+    def this_connections_lines() -> list[dict[str, Any]]:
+        # Only this connection's: a relay of an earlier test may log its last line meanwhile.
         lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ledger"]
-    (line,) = lines
+        return [line for line in lines if line["remote"] == ledger.show(mine)]
+
+    wait_until(this_connections_lines, WAIT, "no ledger line for this connection")
+    (line,) = this_connections_lines()
     assert line["role"] == "relay"
     assert line["service"] == "impair"
-    assert line["remote"] == ledger.show(mine)
     assert line["upstream_remote"] == ledger.show(proxy.spec.upstream)
     assert line["bytes_in"] == 5
     assert line["bytes_out"] == 5

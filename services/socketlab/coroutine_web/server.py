@@ -20,7 +20,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from .. import status
+from .. import logs, status
 from ..http.connection import DEFAULT_CONFIG, ConnectionConfig, Exchange
 from .connection import SWEEP_INTERVAL, HTTPConnection
 
@@ -108,6 +108,7 @@ class CoroutineServer:
     async def serve(self) -> None:
         """Accept and serve until :meth:`stop` is called, then stop gracefully and return."""
         self._loop = asyncio.get_running_loop()
+        logs.ACCESS.flush_on(self._loop)  # one thread: the loop flushes the access log too
         self._stop = asyncio.Event()
         if self.stop_reason:
             self._stop.set()
@@ -129,6 +130,7 @@ class CoroutineServer:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            logs.ACCESS.flush_on(None)
             log.info("stopped")
 
     async def _sweep(self) -> None:
