@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 import threading
@@ -30,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final, TextIO
 
-from .logs import LOG_FORMAT
+from . import logs
 from .settings import Setting
 from .structs import field, record
 
@@ -71,7 +70,7 @@ def configure(service: str, enabled: bool = True, *, to_stderr: bool = False) ->
     LOGGER.setLevel(logging.INFO)
     if to_stderr:
         handler = _Stderr()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(logging.Formatter(logs.LOG_FORMAT))
         LOGGER.handlers[:] = [handler]
     else:
         LOGGER.handlers[:] = []
@@ -90,27 +89,47 @@ def show(addr: tuple[Any, ...] | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+# The last whole second stamped and its text, as one tuple: threads swap it, never half of it.
+_second: list[tuple[float, str]] = [(-1.0, "")]
+
+
 def stamp(wall: float) -> str:
-    """A wall-clock time as ISO 8601 in UTC with milliseconds (``2026-12-01T21:40:01.874Z``)."""
-    # time.gmtime, not datetime: the browser's one use of datetime was here, and importing it
-    # is a millisecond of every run. Microseconds rounded as datetime rounds them, then cut.
-    fraction, seconds = math.modf(wall)
+    """A wall-clock time as ISO 8601 in UTC with milliseconds (``2026-12-01T21:40:01.874Z``):
+    what ``datetime.fromtimestamp(wall, UTC)`` shows (microseconds rounded half to even, then
+    cut to milliseconds), its text up to the second made once per second."""
+    whole, fraction = divmod(wall, 1.0)
     micros = round(fraction * 1_000_000)
     if micros >= 1_000_000:
-        seconds, micros = seconds + 1, micros - 1_000_000
-    elif micros < 0:
-        seconds, micros = seconds - 1, micros + 1_000_000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros // 1000:03d}Z"
+        whole, micros = whole + 1, micros - 1_000_000
+    second, text = _second[0]
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second[0] = (whole, text)
+    return f"{text}.{micros // 1000:03d}Z"
+
+
+_ENCODER: Final = json.JSONEncoder(separators=(", ", ": "))
+"""One encoder: json.dumps with arguments builds a new one for every line."""
+
+_pid = [os.getpid()]  # getpid(2) once per process, not per line
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 def write(kind: str, role: str, fields: dict[str, Any]) -> None:
     """Write one ledger line: ``kind`` is ``tcp`` or ``udp``, ``role`` server, client or relay."""
     if not enabled():
         return
-    line = {"ledger": kind, "service": _service, "role": role, "pid": os.getpid()}
+    line = {"ledger": kind, "service": _service, "role": role, "pid": _pid[0]}
     line.setdefault("thread", threading.current_thread().name)
     line.update(fields)
-    LOGGER.info("%s", json.dumps(line, separators=(", ", ": ")))
+    text = _ENCODER.encode(line)
+    # A line per connection, so per request without keep-alive: through logging's record, its
+    # lock and a write(2) each, it cost a prefork worker as much as the request itself.
+    fast = logs.ACCESS.target(LOGGER)
+    if fast is not None:
+        fast.write(text, LOGGER.name)
+    else:
+        LOGGER.info("%s", text)
 
 
 @record

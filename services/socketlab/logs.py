@@ -82,7 +82,9 @@ class AccessWriter:
     lock and a flush (a write(2)) per request, which the threads of a server then wait for in
     turn. When the root logger's only handler is the one :func:`setup` made and nothing else is
     attached to the access logger, :meth:`write` formats the very same line (``LOG_FORMAT``, the
-    time prefix cached per second) and queues it, taking no lock. Queued lines are written:
+    time prefix cached per second) and queues it, taking no lock. The connection ledger's lines
+    (:mod:`socketlab.ledger`, one per connection: one per request without keep-alive) take the
+    same path, checked against their own logger. Queued lines are written:
 
     * at most :data:`FLUSH_INTERVAL` after the first of them, in one write: by a flusher
       thread, or by an event loop's timer where a one-thread server said so (:meth:`flush_on`);
@@ -118,36 +120,38 @@ class AccessWriter:
         self.flush()
         self._handler = handler
 
-    def target(self) -> AccessWriter | None:
-        """Self when the fast path writes exactly what logging would (see the class docstring)."""
+    def target(self, logger: logging.Logger | None = None) -> AccessWriter | None:
+        """Self when the fast path writes exactly what logging would for an INFO record of
+        ``logger`` (the access logger when None; see the class docstring), else None."""
+        if logger is None:
+            logger = self._logger
         handler = self._handler
         root_handlers = self._root.handlers
         if (
             handler is None
             or len(root_handlers) != 1
             or root_handlers[0] is not handler
-            or self._logger.handlers
-            or not self._logger.propagate
-            or self._logger.filters
+            or logger.handlers
+            or not logger.propagate
+            or logger.filters
             or self._root.filters
             or handler.filters
             or handler.level > logging.INFO
-            or not self._logger.isEnabledFor(logging.INFO)
+            or not logger.isEnabledFor(logging.INFO)  # False too for a disabled logger
         ):
             return None
         return self
 
-    def write(self, message: str) -> None:
-        """Queue one access line (``message`` is what logging's ``%(message)s`` would be)."""
+    def write(self, message: str, name: str = ACCESS_LOGGER) -> None:
+        """Queue one INFO line of the logger ``name`` (``message`` is what logging's
+        ``%(message)s`` would be); only for a logger :meth:`target` accepted."""
         now = time.time()
         second = int(now)
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._second = second
         pending = self._pending
-        pending.append(
-            f"{self._prefix},{int((now - second) * 1000):03d} INFO {ACCESS_LOGGER} {message}\n"
-        )
+        pending.append(f"{self._prefix},{int((now - second) * 1000):03d} INFO {name} {message}\n")
         if len(pending) > MAX_PENDING:
             self.flush()
         elif not self._dirty:

@@ -1,5 +1,7 @@
 """The access log's fast path (logs.ACCESS): the same line as the logging record, and no line
-lost when a server stops -- at a normal exit, at SIGTERM, and when a prefork worker exits.
+lost when a server stops -- at a normal exit, at SIGTERM, and when a prefork worker exits. The
+connection ledger's lines take the same path (one per connection: per request without
+keep-alive), so they are held to the same.
 
 The process tests set ``logs.FLUSH_INTERVAL`` to an hour in the server's own process, so the
 flusher thread never writes in time: every line in the file got there by the exit path, and a
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import logging
 import re
 import signal
@@ -22,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from socketlab import logs
+from socketlab import ledger, logs
 from socketlab.http import connection
 from socketlab.http.parser import Headers, Request
 from tests.support import processes
@@ -138,6 +141,34 @@ def test_other_records_come_after_the_access_lines_logged_before_them(
     assert text.index("/first") < text.index("then this") < text.index("/last")
 
 
+def test_a_ledger_line_on_the_fast_path_is_the_line_logging_writes(
+    stdout_logging: Callable[[], io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = 1764633600.9996  # fixed (and near a second's end: the stamp's rounding carries)
+    monkeypatch.setattr(time, "time", lambda: now)
+    out = stdout_logging()
+    ledger.configure("multiprocess-web")
+    assert logs.ACCESS.target(ledger.LOGGER) is logs.ACCESS
+    local, remote = ("127.0.0.1", 8888), ("127.0.0.1", 40000)
+    ledger.Tally(local, remote, requests=1, started_wall=now).close()
+    logs.ACCESS.flush()
+    (fast,) = out.getvalue().splitlines()
+
+    handler = _Keep()
+    ledger.LOGGER.addHandler(handler)  # a handler of its own: the logging path
+    try:
+        assert logs.ACCESS.target(ledger.LOGGER) is None
+        ledger.Tally(local, remote, requests=1, started_wall=now).close()
+    finally:
+        ledger.LOGGER.removeHandler(handler)
+    record = handler.records[0]
+    record.created, record.msecs = now, 999.0
+    slow = logging.Formatter(logs.LOG_FORMAT).format(record)
+    duration = re.compile(r'"duration_ms": [\d.]+')
+    assert duration.sub("D", fast) == duration.sub("D", slow)
+    assert json.loads(fast.split(" ledger ", 1)[1])["start"] == "2025-12-02T00:00:00.999Z"
+
+
 def test_caplog_sees_access_records_as_before(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("INFO", logger=logs.ACCESS_LOGGER):
         connection.log_access(_exchange("/seen", 200), "w")
@@ -222,6 +253,31 @@ def test_a_prefork_workers_lines_are_written_when_it_exits(tmp_path: Path) -> No
         assert srv.wait() == 0
         log = srv.log()
     assert _numbers(log) == list(range(REQUESTS))
+
+
+def test_a_prefork_workers_ledger_lines_are_written_when_it_exits(tmp_path: Path) -> None:
+    connections = 60  # a connection each, as ab makes them: a ledger line each
+    with server_process(tmp_path, preamble=HOLD_LINES, mode="prefork", workers=2) as srv:
+        srv.workers(2)
+        ports = set()
+        for i in range(connections):
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            try:
+                conn.request("GET", f"/healthz?i={i}", headers={"Connection": "close"})
+                ports.add(conn.sock.getsockname()[1])
+                answer = conn.getresponse()
+                answer.read()
+                assert answer.status == 200
+            finally:
+                conn.close()
+        srv.signal(signal.SIGTERM)
+        assert srv.wait() == 0
+        log = srv.log()
+    lines = [
+        json.loads(line.split(" ledger ", 1)[1]) for line in log.splitlines() if " ledger " in line
+    ]
+    served = {int(line["remote"].rsplit(":", 1)[1]) for line in lines if line["requests"] == 1}
+    assert served == ports
 
 
 def test_coroutine_web_flushes_on_its_loop_and_stays_one_thread(tmp_path: Path) -> None:
