@@ -210,6 +210,26 @@ def _get_many(port: int, count: int) -> None:
         conn.close()
 
 
+def _listening_server(command: list[str], out: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``command`` with its output in ``out``; its process and port once it listens."""
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=processes.service_env(), stdout=sink, stderr=subprocess.STDOUT
+        )
+    listening = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+    try:
+        match = wait_until(
+            lambda: listening.search(out.read_text()) or proc.poll() is not None,
+            START_TIMEOUT,
+            lambda: f"no listening line:\n{out.read_text()}",
+        )
+        assert isinstance(match, re.Match), out.read_text()
+    except BaseException:
+        processes.stop_process(proc)  # type: ignore[arg-type]
+        raise
+    return proc, int(match.group(1))
+
+
 @pytest.mark.parametrize(
     ("module", "extra"),
     [("threaded_web", []), ("coroutine_web.__main__", ["--app", ""])],
@@ -221,23 +241,9 @@ def test_no_line_is_lost_at_sigterm(tmp_path: Path, module: str, extra: list[str
         f"sys.exit(main({[*args, *extra]!r}))\n"
     )
     out = tmp_path / "server.log"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", script],
-            cwd=REPO,
-            env=processes.service_env(),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    proc, port = _listening_server([sys.executable, "-c", script], out)
     try:
-        listening = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
-        match = wait_until(
-            lambda: listening.search(out.read_text()) or proc.poll() is not None,
-            START_TIMEOUT,
-            lambda: f"no listening line:\n{out.read_text()}",
-        )
-        assert isinstance(match, re.Match), out.read_text()
-        _get_many(int(match.group(1)), REQUESTS)
+        _get_many(port, REQUESTS)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(STOP_TIMEOUT) == 0
     finally:
@@ -285,23 +291,11 @@ def test_coroutine_web_flushes_on_its_loop_and_stays_one_thread(tmp_path: Path) 
     timer, not by a flusher thread, and they arrive while it runs (not only at exit)."""
     out = tmp_path / "server.log"
     args = ["--host", "127.0.0.1", "--port", "0", "--root", str(WWW), "--log-level", "info"]
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*processes.service_command("coroutine_web", *args), "--app", ""],
-            cwd=REPO,
-            env=processes.service_env(),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    proc, port = _listening_server(
+        [*processes.service_command("coroutine_web", *args), "--app", ""], out
+    )
     try:
-        listening = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
-        match = wait_until(
-            lambda: listening.search(out.read_text()) or proc.poll() is not None,
-            START_TIMEOUT,
-            lambda: f"no listening line:\n{out.read_text()}",
-        )
-        assert isinstance(match, re.Match), out.read_text()
-        _get_many(int(match.group(1)), REQUESTS)
+        _get_many(port, REQUESTS)
         wait_until(
             lambda: _numbers(out.read_text()) == list(range(REQUESTS)),
             START_TIMEOUT,
