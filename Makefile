@@ -296,7 +296,7 @@ bench-venv:
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
 
-bench: ## Run the benchmarks (~12 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
+bench: ## Run the benchmarks (~20 min, 127.0.0.1 only): docs/BENCHMARKS.md, docs/benchmarks.json
 	@scripts/install-tools.sh bench $(BENCH_TOOLS)
 	@$(MAKE) --no-print-directory bench-venv
 	$(BENCH_PY) -m bench $(BENCH_ARGS)
