@@ -168,3 +168,18 @@ def test_an_error_after_an_answer_from_the_poller_lingers_without_stopping_it(
             assert answer.body == SMALL
         bad.sendall(b"more bytes, dropped")
         assert closed_by_peer(bad)
+
+
+def test_what_the_poller_answers_once_the_stop_began_ends_its_connection(
+    threaded: Running,
+) -> None:
+    with threaded.connect() as sock:
+        sock.sendall(get("/small.txt") * 2)
+        read_responses(sock, ["GET", "GET"])
+        wait_until(lambda: threaded.idle_connections() == 1, 5, "the connection never idled")
+        threaded.server.stop("test")
+        sock.sendall(get("/small.txt"))  # on an idle connection, within the drain's grace
+        (answer,) = read_responses(sock, ["GET"])
+        assert answer.body == SMALL
+        assert answer.header("connection") == "close"
+        assert closed_by_peer(sock)

@@ -153,6 +153,7 @@ class ConnectionPoller:
         # this thread, with a non-blocking send and an outbox for what the socket does not take:
         # no hand-off to a worker and back (two thread switches and the GIL's ping-pong).
         self.answers_here = None if serial else answers_here
+        self.draining = False  # set by a stopping server: what is answered here ends the connection
         self._here_label = f"pid={os.getpid()} thread=poller"  # its access lines say so
         self._served_in_pass = False
         self.held: set[Held] = set()
@@ -554,6 +555,8 @@ class ConnectionPoller:
         first it says no to goes to a worker, with the connection. Never waits: the sends are
         non-blocking, and what the socket does not take now the poller sends when it can."""
         conn = held.conn
+        if self.draining:
+            conn.draining = True  # Connection: close on this answer, as a worker's would say
         if conn.outbox is None:
             conn.outbox = Outbox()
         conn.answer_only = self.answers_here

@@ -271,6 +271,7 @@ class ThreadedServer:
         """Ask the server to stop; safe to call from a signal handler or another thread."""
         self.stop_reason = reason
         self._stopping = True
+        self.poller.draining = True  # what the poller answers from now on ends its connection
         # Requests being worked on end with Connection: close from now on, not only once the
         # poller drains (a worker may build its answer's head before that). No lock here: this
         # may run in a signal handler on the thread that holds it; list() of a set is atomic.
