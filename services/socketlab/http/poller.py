@@ -464,11 +464,11 @@ class ConnectionPoller:
         held.armed = True
 
     def _unwatch(self, held: Held) -> None:
+        if held.watched:  # in the selector (one-shot mode too, while it sends an error page)
+            held.watched = False
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(held.conn.sock)
         if self._oneshot is None:
-            if held.watched:
-                held.watched = False
-                with contextlib.suppress(KeyError, ValueError, OSError):
-                    self._selector.unregister(held.conn.sock)
             return
         if self._by_fd.get(held.fd) is held:  # the number may be a newer connection's by now
             del self._by_fd[held.fd]
