@@ -179,6 +179,8 @@ class Tally:
         if self.closed:
             return
         self.closed = True
+        if not enabled():
+            return  # the ledger is off: its line would be built (stamp, addresses) to be dropped
         write(
             "tcp",
             self.role,

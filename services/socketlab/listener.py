@@ -34,6 +34,23 @@ def tune_accepted(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def tune_listener(sock: socket.socket) -> None:
+    """TCP_NODELAY on a listening socket. Linux makes each accepted socket as a copy of its
+    listener, options included, so the connections start with it: a server that sees it on an
+    accepted socket (:func:`nodelay_set`) can spare :func:`tune_accepted`'s system call on all
+    the others. Other systems may not copy it; tune_accepted then stays needed."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def nodelay_set(sock: socket.socket) -> bool:
+    """True when TCP_NODELAY is on for ``sock`` (False when it is off or not TCP)."""
+    try:
+        return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    except OSError:
+        return False
+
+
 def raise_descriptor_limit() -> tuple[int, int]:
     """Raise this process's open-file limit (RLIMIT_NOFILE) to its hard limit, as far as the
     kernel allows: one connection is one descriptor, and the usual soft limit of 1024 would

@@ -23,6 +23,7 @@ then held by a slow reader only for what exceeds the outbox's bound.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import select
@@ -94,6 +95,14 @@ class ConnectionConfig:
     # Fields added to every response head, the core's own error answers included (the
     # multiprocess server names the answering process with X-Worker-Pid this way).
     extra_headers: tuple[tuple[str, str], ...] = ()
+
+    @functools.cached_property
+    def extra_fields(self) -> bytes:
+        """``extra_headers`` as they go into every response head: encoded once per config,
+        not once per connection."""
+        return "".join(f"{name}: {value}\r\n" for name, value in self.extra_headers).encode(
+            "latin-1"
+        )
 
 
 DEFAULT_CONFIG: Final = ConnectionConfig()
@@ -442,18 +451,24 @@ class Connection:
         handler: Handler,
         config: ConnectionConfig = DEFAULT_CONFIG,
         worker: str = "",
+        *,
+        server: tuple[str, int] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
+        """``server``: the local address when the caller knows it (a listener bound to one
+        address: every connection it accepts has that address), which spares a getsockname(2).
+        ``outbox``: deferred sends from the start (see :attr:`outbox`); the socket is then made
+        non-blocking here, and needs no send timeout (no send ever waits)."""
         self.sock = sock
         self.client = (client[0], client[1])
-        local = sock.getsockname()
-        self.server = (local[0], local[1])
+        if server is None:
+            local = sock.getsockname()
+            server = (local[0], local[1])
+        self.server = server
         self.handler = handler
         self.config = config
         self.parser = RequestParser(config.limits)
-        # config.extra_headers, encoded once: they go into every response head.
-        self.extra_fields = "".join(
-            f"{name}: {value}\r\n" for name, value in config.extra_headers
-        ).encode("latin-1")
+        self.extra_fields = config.extra_fields
         self.peer = f"{self.client[0]}:{self.client[1]}"
         self.worker = worker
         self.draining = False
@@ -465,9 +480,9 @@ class Connection:
         self.parked = False
         self.pending: Request | None = None
         self.pending_body: BinaryIO | None = None
-        # Deferred sends (see outbox.py): set before serve() by a poller that sends the rest;
+        # Deferred sends (see outbox.py): given by a poller that sends the rest;
         # ``close_after_send`` asks it to close (with a lingering close) once all is sent.
-        self.outbox: Outbox | None = None
+        self.outbox = outbox
         self.close_after_send = False
         # Answered by a poller in its own thread (http/poller.py, ``answers_here``): a request
         # this says no to is left in ``pending`` with ``for_worker`` set, for a worker thread.
@@ -480,6 +495,9 @@ class Connection:
         self._recv_timeout: float | None = None
         # Bytes each way and requests, for the connection's ledger line (written by close()).
         self.tally = ledger.Tally(self.server, self.client)
+        if outbox is not None:
+            sock.setblocking(False)
+            return
         sock.settimeout(None)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(config.io_timeout))
 

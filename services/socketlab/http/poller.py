@@ -49,7 +49,7 @@ from collections.abc import Callable
 from typing import BinaryIO, Final, cast
 
 from .. import status
-from ..listener import tune_accepted
+from ..listener import nodelay_set, tune_accepted, tune_listener
 from . import errors
 from .connection import (
     LINGER_SECONDS,
@@ -77,6 +77,20 @@ SWEEP_INTERVAL: Final = 0.1
 ACCEPT_BURST: Final = 256
 """Most connections accepted in one go before the poller looks at its other sockets."""
 
+SERIAL_ACCEPT_BURST: Final = 16
+"""serial: most connections accepted and served one after the other in one pass while the
+poller holds no other connection (nobody here waits for them), instead of one pass (an
+epoll_wait and the worker's loop) per connection, as gunicorn's sync worker accepts until
+EAGAIN. Bounded, with :data:`SERIAL_BURST_SECONDS`, so that a stop or a sweep is not put off."""
+
+SERIAL_BURST_SECONDS: Final = SWEEP_INTERVAL
+"""serial: a burst of accepts ends once the pass has lasted this long (the deadlines are
+enforced, and a stop request seen, at most this much later than without the burst)."""
+
+WILDCARDS: Final = frozenset({"0.0.0.0", "::"})
+"""Listening addresses that stand for every local one: an accepted connection's own address
+must then be asked of the kernel (getsockname), it is not the listener's."""
+
 EMFILE_PAUSE: Final = 0.1
 """Seconds the poller stops accepting when the process is out of descriptors."""
 
@@ -103,6 +117,7 @@ class Held:
         "request",
         "sending",
         "slot",
+        "watched",
         "working",
     )
 
@@ -118,6 +133,7 @@ class Held:
         self.fd = conn.sock.fileno()  # kept: a closed socket's fileno() is -1
         self.armed = False  # one-shot mode: its next readable event will be reported
         self.sending = False  # the poller sends what its outbox holds (watched for writing)
+        self.watched = False  # registered with the selector (not the one-shot epoll)
 
 
 class ConnectionPoller:
@@ -183,6 +199,20 @@ class ConnectionPoller:
         self._accept_paused_until = 0.0
         self._next_sweep = 0.0
         self._emfile_logged = 0.0
+        # What every accepted connection shares with the listener, known once: its address
+        # (unless the listener is bound to a wildcard), its family and type for the socket
+        # object, and TCP_NODELAY when the kernel copies it (seen on the first connection).
+        local = listener.getsockname()
+        self._local: tuple[str, int] | None = (
+            None if local[0] in WILDCARDS else (local[0], local[1])
+        )
+        self._family, self._type, self._proto = (
+            int(listener.family),
+            int(listener.type),
+            listener.proto,
+        )
+        tune_listener(listener)
+        self._nodelay_inherited: bool | None = None  # None: no connection seen yet
         listener.setblocking(False)
         self.start_accepting()
 
@@ -332,7 +362,7 @@ class ConnectionPoller:
         before = len(self.held)
         while True:
             try:
-                sock, addr = self.listener.accept()
+                sock, addr = self._accept_socket()
             except (BlockingIOError, InterruptedError):
                 break
             except ConnectionAbortedError:
@@ -343,9 +373,20 @@ class ConnectionPoller:
         return len(self.held) - before
 
     def _accept(self) -> None:
-        for _ in range(1 if self.serial else ACCEPT_BURST):
+        serial = self.serial
+        until = time.monotonic() + SERIAL_BURST_SECONDS if serial else 0.0
+        for taken in range(SERIAL_ACCEPT_BURST if serial else ACCEPT_BURST):
+            if serial and taken:
+                # One more only if the last one was served and closed and nothing else is held
+                # here: then no connection of this worker waits while it serves the next.
+                while self._returned:
+                    self._take_returned()
+                if self.held or not self._served_in_pass or not self._accepting:
+                    return
+                if time.monotonic() >= until:
+                    return
             try:
-                sock, addr = self.listener.accept()
+                sock, addr = self._accept_socket()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -354,6 +395,12 @@ class ConnectionPoller:
                 self._accept_failed(exc)
                 return
             self._admit(sock, (addr[0], addr[1]))
+
+    def _accept_socket(self) -> tuple[socket.socket, tuple[str, int]]:
+        """``listener.accept()`` without its Python layer, which converts the listener's family
+        and type to enums for every connection (known once here, see __init__)."""
+        fd, addr = self.listener._accept()  # type: ignore[attr-defined]
+        return socket.socket(self._family, self._type, self._proto, fileno=fd), addr
 
     def _accept_failed(self, exc: OSError) -> None:
         now = time.monotonic()
@@ -390,43 +437,74 @@ class ConnectionPoller:
             else:
                 self._refuse(sock, addr)
                 return
-        tune_accepted(sock)
+        if not self._nodelay_inherited:
+            if self._nodelay_inherited is None:
+                self._nodelay_inherited = nodelay_set(sock)  # from the listener (tune_listener)
+            if not self._nodelay_inherited:
+                tune_accepted(sock)
         try:
-            conn = Connection(sock, addr, self.handler, self.config, worker=self.worker)
+            conn = Connection(
+                sock,
+                addr,
+                self.handler,
+                self.config,
+                worker=self.worker,
+                server=self._local,
+                outbox=Outbox() if self.defer_sends else None,
+            )
         except OSError:  # the client is already gone (getsockname on a reset socket)
             sock.close()
             return
         conn.parkable = True
-        if self.defer_sends:
-            conn.outbox = Outbox()
         slot = self.scoreboard.open(conn.peer, "poller")
         held = Held(conn, slot, time.monotonic() + self.config.header_timeout)
         self.held.add(held)
-        sock.setblocking(False)
-        self._watch(held)
+        if not self.defer_sends:
+            sock.setblocking(False)  # (with an outbox the Connection made it so)
         self._idle[held] = None
         log.debug("%s connected", conn.peer)
-        self._readable(held)  # the request often came with the handshake: no extra poll
+        if self._oneshot is not None:
+            self._watch(held)
+            self._readable(held)  # the request often came with the handshake: no extra poll
+            return
+        # Read first, and watch only if it must wait: the listener defers the accept until
+        # the first bytes arrived (TCP_DEFER_ACCEPT), so the request is usually all there, and
+        # a connection served and closed at once costs no epoll_ctl(2) at all (it cost two).
+        self._readable(held)
+        if held in self.held and not held.working and not held.watched:
+            self._set_events(held, selectors.EVENT_READ)
 
     def _watch(self, held: Held) -> None:
         """Start watching a connection for its client's bytes (ValueError/OSError if it is
         closed or already watched)."""
         if self._oneshot is None:
             self._selector.register(held.conn.sock, selectors.EVENT_READ, held)
+            held.watched = True
             return
         self._oneshot.register(held.fd, select.EPOLLIN | select.EPOLLONESHOT)
         self._by_fd[held.fd] = held
         held.armed = True
 
     def _unwatch(self, held: Held) -> None:
-        if self._oneshot is None:
+        if held.watched:  # registered with the selector (never in one-shot mode)
+            held.watched = False
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self._selector.unregister(held.conn.sock)
+        if self._oneshot is None:
             return
         if self._by_fd.get(held.fd) is held:  # the number may be a newer connection's by now
             del self._by_fd[held.fd]
             with contextlib.suppress(OSError, ValueError):
                 self._oneshot.unregister(held.fd)
+
+    def _set_events(self, held: Held, events: int) -> None:
+        """Watch ``held`` (selector, not one-shot) for ``events``, watched already or not yet
+        (ValueError/OSError if its socket is closed)."""
+        if held.watched:
+            self._selector.modify(held.conn.sock, events, held)
+        else:
+            self._selector.register(held.conn.sock, events, held)
+            held.watched = True
 
     def _evict(self) -> None:
         oldest = next(iter(self._idle))
@@ -533,7 +611,7 @@ class ConnectionPoller:
 
     def _dispatch(self, held: Held) -> None:
         if self._oneshot is None:
-            self._selector.unregister(held.conn.sock)
+            self._unwatch(held)  # (not watched when its request came with the accept)
         elif held.armed:  # read without an event (just accepted, or taken back with bytes)
             held.armed = False
             self._oneshot.modify(held.fd, 0)
@@ -612,7 +690,7 @@ class ConnectionPoller:
             conn.sock.setblocking(False)
         try:
             if self._oneshot is None:
-                self._selector.register(conn.sock, selectors.EVENT_READ, held)
+                self._set_events(held, selectors.EVENT_READ)
             elif not held.armed:
                 held.armed = True
                 self._oneshot.modify(held.fd, select.EPOLLIN | select.EPOLLONESHOT)
@@ -642,7 +720,7 @@ class ConnectionPoller:
         held.sending = True
         try:
             if self._oneshot is None:
-                self._selector.register(held.conn.sock, selectors.EVENT_WRITE, held)
+                self._set_events(held, selectors.EVENT_WRITE)
             else:
                 self._arm(held)  # for writing: see _arm
         except (ValueError, OSError):
@@ -676,7 +754,7 @@ class ConnectionPoller:
     def _watch_reading(self, held: Held) -> None:
         """A connection the poller sent to is to be read again (OSError if it is gone)."""
         if self._oneshot is None:
-            self._selector.modify(held.conn.sock, selectors.EVENT_READ, held)
+            self._set_events(held, selectors.EVENT_READ)
         elif not held.armed:
             self._arm(held)
 
@@ -728,7 +806,7 @@ class ConnectionPoller:
                 conn.close_after_send = True
                 held.sending = True
                 if self._oneshot is None:
-                    self._selector.modify(conn.sock, selectors.EVENT_WRITE, held)
+                    self._set_events(held, selectors.EVENT_WRITE)  # (unwatched at its accept)
                 elif not held.armed:
                     self._arm(held)
                 held.deadline = time.monotonic() + self.config.io_timeout

@@ -307,11 +307,9 @@ class Worker:
         request = exchange.request
         self.requests += 1
         started = time.monotonic()
-        self.deadlines.busy(
-            self.slot,
-            started + self.timeout,
-            f"{request.method} {logs.printable(request.target, 48)}",
-        )
+        # As it is: the table cuts it to its TARGET_BYTES, and the parent escapes it when it
+        # logs it (%r), so that this, once per request, is only an f-string.
+        self.deadlines.busy(self.slot, started + self.timeout, f"{request.method} {request.target}")
         fork_slot = self._fork_slot
         if fork_slot is not None:
             fork_slot.requests += 1

@@ -35,6 +35,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
@@ -81,6 +82,14 @@ HOP_BY_HOP: Final = frozenset(
 _CGI_NAMED: Final = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 _HOSTNAME: Final = socket.gethostname()
+
+# What the checks of an application's status and headers refuse, as one regular expression
+# each: a search is one C call per string, where a generator over the characters ran a Python
+# step per character of every header (a dozen per response).
+_BAD_REASON: Final = re.compile("[\x00-\x1f\x7f\u0100-\U0010ffff]")
+"""Characters a reason phrase may not hold: controls, DEL, and anything beyond latin-1."""
+_BAD_NAME: Final = re.compile("[ \t\r\n:]")
+_BAD_VALUE: Final = re.compile("[\r\n\0]")
 
 
 class ApplicationError(Exception):
@@ -216,7 +225,7 @@ class WSGIGateway:
             "REQUEST_METHOD": request.method,
             "SCRIPT_NAME": "",
             # PEP 3333: "bytes-as-str" -- the decoded octets, each as one latin-1 character.
-            "PATH_INFO": unquote_to_bytes(request.path).decode("latin-1"),
+            "PATH_INFO": _path_info(request.path),
             "QUERY_STRING": request.query,
             "REQUEST_URI": request.target,
             "SERVER_NAME": _HOSTNAME,
@@ -403,6 +412,14 @@ class _Response:
         return True
 
 
+def _path_info(path: str) -> str:
+    """PATH_INFO as PEP 3333 has it: the path's octets, %-decoded, each as a latin-1 character.
+    A path of ASCII without ``%`` is that already (most are: no decoding call for them)."""
+    if path.isascii() and "%" not in path:
+        return path
+    return unquote_to_bytes(path).decode("latin-1")
+
+
 def _parse_status(status: object) -> tuple[int, str]:
     """'200 OK' -> (200, 'OK'); the PEP wants a three-digit code, a space and a reason."""
     if type(status) is not str:
@@ -411,7 +428,7 @@ def _parse_status(status: object) -> tuple[int, str]:
     if not space or len(code) != 3 or not code.isdigit() or not 200 <= int(code) <= 599:
         # 1xx are interim answers the server sends itself (100 Continue), never a final status.
         raise ApplicationError(f"invalid status {status!r}: expected '200 OK' to '599 ...'")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or ord(c) > 0xFF for c in reason):
+    if _BAD_REASON.search(reason):
         raise ApplicationError(f"invalid reason phrase in status {status!r}")
     return int(code), reason
 
@@ -433,7 +450,7 @@ def _check_headers(headers: object, exchange: Exchange) -> tuple[list[tuple[str,
             name.encode("ascii")
         except UnicodeEncodeError:
             raise ApplicationError(f"header {name!r} is not latin-1 text") from None
-        if not name or any(c in name for c in " \t\r\n:") or any(c in value for c in "\r\n\0"):
+        if not name or _BAD_NAME.search(name) or _BAD_VALUE.search(value):
             raise ApplicationError(f"invalid header {name!r}")
         low = name.lower()
         if low == "content-length":
