@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Final, NoReturn
 
 from .. import ledger, logs, settings
 from ..settings import Setting
@@ -53,7 +52,10 @@ from .limits import (
 from .records import PageLoad
 from .report import format_page, page_to_dict
 
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
+    from typing import Final, NoReturn
+
     from .scenario import Scenario
 
 log = logging.getLogger("socketlab.browser")

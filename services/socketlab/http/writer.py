@@ -10,7 +10,10 @@ import re
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Final
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 SERVER_NAME: Final = "socketlab"
 
