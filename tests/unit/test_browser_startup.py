@@ -25,6 +25,7 @@ HEAVY = [
     "ast",
     "asyncio",  # the browser's loop is its own (browser.loop)
     "email",
+    "http",  # http.HTTPStatus: the servers' reason phrases only (http.writer)
     "http.client",
     "urllib.request",
     "ssl",
