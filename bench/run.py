@@ -76,7 +76,7 @@ WORKLOADS: Final = (
         "nginx also runs with one worker process, as threaded-web is one process.",
         "wrk",
         SMALL,
-        (*STATIC_PEERS, servers.NGINX_ONE_WORKER),
+        (*STATIC_PEERS, servers.NGINX_ONE_WORKER, servers.OURS_STATIC_THREADS_ONLY),
     ),
     Workload(
         "static-1k-keepalive-logged",

@@ -251,7 +251,16 @@ OURS_STATIC: Final = Server(
         "--no-ledger",
     ),
     ready_path="/healthz",
-    description="socketlab threaded-web: a poller holds connections, a thread pool serves requests",
+    description="socketlab threaded-web: a poller holds connections, a thread pool serves "
+    "requests; the poller answers small files in memory itself",
+)
+
+OURS_STATIC_THREADS_ONLY: Final = replace(
+    OURS_STATIC,
+    name="threaded-web, every request on a thread",
+    argv=[*OURS_STATIC.argv, "--no-poller-answers"],
+    description="socketlab threaded-web with --no-poller-answers: every request is handed to "
+    "a worker thread and back (the design without the poller's answers, for comparison)",
 )
 
 OURS_STATIC_LOGGING: Final = Server(

@@ -252,6 +252,19 @@ class StaticFiles:
         self._resolved[raw_path] = (now + RESOLVE_TTL, real)
         return real
 
+    def in_memory(self, raw_path: str) -> bool:
+        """True when a request for ``raw_path`` was resolved less than RESOLVE_TTL ago to a
+        small file whose bytes the cache holds: answering it reads nothing from disk (but one
+        stat(), to see that the file is unchanged) and never waits. A hint, not a promise: the
+        file may change meanwhile, and serve() then reads it again."""
+        if raw_path.endswith("/"):
+            raw_path += INDEX_FILE
+        hit = self._resolved.get(raw_path)
+        if hit is None or hit[0] <= time.monotonic():
+            return False
+        entry = self._cache.get(hit[1])
+        return entry is not None and entry.body is not None
+
     def resolve(self, raw_path: str) -> tuple[str, os.stat_result, bool]:
         """Map a request path to (file path, stat, is_directory_redirect).
 

@@ -469,6 +469,10 @@ class Connection:
         # ``close_after_send`` asks it to close (with a lingering close) once all is sent.
         self.outbox: Outbox | None = None
         self.close_after_send = False
+        # Answered by a poller in its own thread (http/poller.py, ``answers_here``): a request
+        # this says no to is left in ``pending`` with ``for_worker`` set, for a worker thread.
+        self.answer_only: Callable[[Request], bool] | None = None
+        self.for_worker = False
         self._spool: BinaryIO | None = None
         self._lock = threading.Lock()
         self._waiting_idle = False
@@ -588,7 +592,9 @@ class Connection:
         for part in parts:
             outbox.add(part)
         self.flush()
-        if outbox.full:
+        if outbox.full and self.answer_only is None:
+            # (Answered by a poller, it never waits: one answer, a small file, may pass the
+            # bound, and the request loop stops while the outbox holds anything, see _serve.)
             self._wait_for_room()
 
     def _defer_file(self, file: BinaryIO, offset: int, count: int) -> None:
@@ -608,7 +614,7 @@ class Connection:
             return
         outbox.add_file(fileno, offset, count)
         self.flush()
-        if outbox.full:
+        if outbox.full and self.answer_only is None:  # a poller never waits (see _defer)
             self._wait_for_room()
 
     def flush(self) -> bool:
@@ -734,6 +740,9 @@ class Connection:
                 return
             if request is None:
                 return
+            if self.answer_only is not None and not self.answer_only(request):
+                self.pending, self.parked, self.for_worker = request, True, True
+                return
             self.requests += 1
             exchange = Exchange(self, request, self.requests)
             self._close_spool()
@@ -781,7 +790,9 @@ class Connection:
     def _closing(self, *, linger: bool) -> None:
         """The last answer is written: close, after a lingering close if ``linger``. With part
         of it still in the outbox the poller sends it first, then lingers and closes."""
-        if self.sending:
+        if self.sending or (linger and self.answer_only is not None):
+            # The poller sends the rest, and lingers: it never waits here (answer_only: this
+            # runs in the poller's own thread).
             self.close_after_send = self.parked = True
             return
         if linger:

@@ -11,6 +11,10 @@ when a whole request is in hand:
   complete and its body (if any) has been received completely -- in memory up to
   :data:`BODY_IN_MEMORY`, spooled to a temporary file beyond, as waitress does -- the
   connection goes to ``dispatch`` (a thread pool's queue, or the caller itself);
+* with ``answers_here`` (threaded-web) a request that never waits -- a small file in memory --
+  is answered in the poller's own thread instead, with an outbox for what the socket does not
+  take at once; the first request ``answers_here`` refuses goes to ``dispatch``, connection and
+  all (``Connection.answer_only``, ``for_worker``);
 * the worker serves that request and any complete pipelined ones behind it
   (:class:`~socketlab.http.connection.Connection` in ``parkable`` mode) and hands the connection
   back with :meth:`ConnectionPoller.give_back` (from any thread);
@@ -34,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import select
 import selectors
 import socket
@@ -78,6 +83,10 @@ EMFILE_PAUSE: Final = 0.1
 OVERLOAD_RESPONSE: Final = errors.busy_response()
 
 Dispatch = Callable[["Held"], None]
+
+AnswersHere = Callable[[Request], bool]
+"""Says whether the poller may answer a request in its own thread: only one that never waits
+(a small file already in memory, see ``LabSite.answers_at_once``); the rest go to ``dispatch``."""
 
 
 class Held:
@@ -126,6 +135,7 @@ class ConnectionPoller:
         worker: str = "",
         serial: bool = False,
         defer_sends: bool = False,
+        answers_here: AnswersHere | None = None,
     ) -> None:
         self.listener = listener
         self.handler = handler
@@ -139,6 +149,12 @@ class ConnectionPoller:
         # in a pass that served a request: idle siblings take them.
         self.serial = serial
         self.defer_sends = defer_sends  # sends never block: the rest goes from here (outbox.py)
+        # Threads serve, but a request that cannot wait (see AnswersHere) is answered here, in
+        # this thread, with a non-blocking send and an outbox for what the socket does not take:
+        # no hand-off to a worker and back (two thread switches and the GIL's ping-pong).
+        self.answers_here = None if serial else answers_here
+        self.draining = False  # set by a stopping server: what is answered here ends the connection
+        self._here_label = f"pid={os.getpid()} thread=poller"  # its access lines say so
         self._served_in_pass = False
         self.held: set[Held] = set()
         self.overloaded = 0  # connections answered 503, for tests and logs
@@ -206,9 +222,13 @@ class ConnectionPoller:
         self.wake()
 
     def _arm(self, held: Held) -> None:
+        """Watch ``held`` for one event: writable while the poller sends its answer, else
+        readable."""
         assert self._oneshot is not None
+        held.armed = True
+        wanted = select.EPOLLOUT if held.sending else select.EPOLLIN
         with contextlib.suppress(OSError):  # closed meanwhile: the poller forgets it
-            self._oneshot.modify(held.fd, select.EPOLLIN | select.EPOLLONESHOT)
+            self._oneshot.modify(held.fd, wanted | select.EPOLLONESHOT)
 
     def wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -273,10 +293,12 @@ class ConnectionPoller:
             if held.working:
                 continue  # not armed while a worker has it: cannot happen, but never read it
             held.armed = False  # the event disarmed it
-            self._readable(held)
+            if held.sending:
+                self._writable(held)
+            else:
+                self._readable(held)
             if not held.working and not held.armed and by_fd.get(fd) is held:
-                held.armed = True  # still waiting for its client (part of a head, a body)
-                self._arm(held)
+                self._arm(held)  # still waiting for its client (a head, a body, to take more)
 
     def close_idle(self) -> int:
         """Graceful stop: close every idle connection (after a last look for a request that
@@ -522,8 +544,38 @@ class ConnectionPoller:
         # The socket stays non-blocking: the worker's send switches it to blocking only when an
         # answer does not fit the socket buffer (Connection.send_raw; with an outbox, never),
         # so that a small answer costs no setblocking() calls there and back.
+        if self.answers_here is not None:
+            self._answer_here(held)
+            return
         self._served_in_pass = True
         self.dispatch(held)
+
+    def _answer_here(self, held: Held) -> None:
+        """Serve ``held``'s requests in this thread as long as ``answers_here`` says yes; the
+        first it says no to goes to a worker, with the connection. Never waits: the sends are
+        non-blocking, and what the socket does not take now the poller sends when it can."""
+        conn = held.conn
+        if self.draining:
+            conn.draining = True  # Connection: close on this answer, as a worker's would say
+        if conn.outbox is None:
+            conn.outbox = Outbox()
+        conn.answer_only = self.answers_here
+        conn.worker = self._here_label
+        conn.tally.thread = "poller"
+        try:
+            conn.serve()
+        finally:
+            conn.answer_only = None
+            conn.worker = self.worker
+        if conn.for_worker:
+            conn.for_worker = False
+            # Nothing is left to send (a request is taken only then): the worker's sends may
+            # wait for a slow reader, as a thread's do (Connection.send_raw).
+            conn.outbox = None
+            self._served_in_pass = True
+            self.dispatch(held)
+            return
+        self._park(held, time.monotonic())
 
     def _take_returned(self, from_wake: bool = False) -> None:
         with self._returned_lock:
@@ -549,6 +601,9 @@ class ConnectionPoller:
             return
         if conn.sending:
             self._start_sending(held, now)
+            return
+        if conn.close_after_send:  # answered here, and it must close: the linger is ours
+            self._linger_after_send(held)
             return
         if conn.draining:
             self._close(held)
@@ -584,12 +639,16 @@ class ConnectionPoller:
 
     def _start_sending(self, held: Held, now: float) -> None:
         """A worker left part of an answer in the outbox: send it when the socket is writable."""
+        held.sending = True
         try:
-            self._selector.register(held.conn.sock, selectors.EVENT_WRITE, held)
+            if self._oneshot is None:
+                self._selector.register(held.conn.sock, selectors.EVENT_WRITE, held)
+            else:
+                self._arm(held)  # for writing: see _arm
         except (ValueError, OSError):
+            held.sending = False
             self._close(held)
             return
-        held.sending = True
         held.deadline = now + self.config.io_timeout
         held.slot.set(status.SENDING)
 
@@ -611,8 +670,15 @@ class ConnectionPoller:
         if conn.close_after_send or conn.draining:
             self._linger_after_send(held)
             return
-        self._selector.modify(conn.sock, selectors.EVENT_READ, held)
+        self._watch_reading(held)
         self._await_request(held, now)
+
+    def _watch_reading(self, held: Held) -> None:
+        """A connection the poller sent to is to be read again (OSError if it is gone)."""
+        if self._oneshot is None:
+            self._selector.modify(held.conn.sock, selectors.EVENT_READ, held)
+        elif not held.armed:
+            self._arm(held)
 
     def _linger_after_send(self, held: Held) -> None:
         """The last answer is out: half-close, then discard what comes until EOF or the
@@ -620,7 +686,7 @@ class ConnectionPoller:
         conn = held.conn
         try:
             conn.sock.shutdown(socket.SHUT_WR)
-            self._selector.modify(conn.sock, selectors.EVENT_READ, held)
+            self._watch_reading(held)
         except (ValueError, OSError):
             self._close(held)
             return
@@ -660,8 +726,11 @@ class ConnectionPoller:
             if conn.sending:  # the error page did not fit in the socket: send it from here
                 self._idle.pop(held, None)
                 conn.close_after_send = True
-                self._selector.modify(conn.sock, selectors.EVENT_WRITE, held)
                 held.sending = True
+                if self._oneshot is None:
+                    self._selector.modify(conn.sock, selectors.EVENT_WRITE, held)
+                elif not held.armed:
+                    self._arm(held)
                 held.deadline = time.monotonic() + self.config.io_timeout
                 held.slot.set(status.SENDING)
                 return

@@ -12,7 +12,11 @@ few kilobytes, not a thread. When a whole request is in hand, the connection goe
 thread (made on demand up to ``--max-threads``, then reused), which serves that request and any
 pipelined ones already received, and gives the connection back to the poller. So a thread is
 busy only while a request is worked on, slow or silent clients cost no thread, and the accept
-loop never waits for one: requests queue for the next free thread. Past
+loop never waits for one: requests queue for the next free thread. A GET or HEAD of a small
+file already in memory is the exception: the poller answers it itself, with non-blocking sends
+(what the socket does not take it sends when the client reads), since such an answer never
+waits and handing it to a thread and back costs more than the answer (``--no-poller-answers``:
+every request goes to a thread). Past
 ``--max-connections`` the oldest idle connection is closed to make room for a new one, and when
 none is idle the newcomer gets ``503 Service Unavailable`` with Retry-After at once.
 
@@ -37,6 +41,7 @@ from typing import Final
 from .. import ledger, logs, settings, status, whoami
 from ..http import errors
 from ..http.connection import DEFAULT_CONFIG, ConnectionConfig, Exchange, Handler
+from ..http.parser import Request
 from ..http.poller import SWEEP_INTERVAL, ConnectionPoller, Held
 from ..http.settings import (
     connection_config,
@@ -90,6 +95,13 @@ SETTINGS: Final = (
         metavar="N",
     ),
     max_connections_setting(MAX_CONNECTIONS),
+    Setting(
+        "poller_answers",
+        bool,
+        True,
+        "the poller answers small files already in memory itself, in its own thread (off: "
+        "every request goes to a worker thread)",
+    ),
     status_allow_setting(),
     logs.level_setting(),
 )
@@ -131,6 +143,18 @@ class LabSite:
             status_allow if status_allow is not None else status.parse_allow(status.DEFAULT_ALLOW)
         )
 
+    def answers_at_once(self, request: Request) -> bool:
+        """True for a request that can be answered without waiting for anything: a GET or HEAD
+        of a small static file whose bytes are in memory. The poller answers those itself
+        (see ThreadedServer); /whoami, /healthz, /server-status, errors and every other file
+        are a worker thread's."""
+        if request.method not in ("GET", "HEAD") or request.has_body:
+            return False
+        path = request.path
+        if path in ("/whoami", "/healthz", status.PATH):
+            return False
+        return self.static.in_memory(path)
+
     def __call__(self, exchange: Exchange) -> None:
         path = exchange.request.path
         if path == "/whoami":
@@ -160,6 +184,7 @@ class ThreadedServer:
         max_connections: int = MAX_CONNECTIONS,
         graceful_timeout: float = GRACEFUL_TIMEOUT,
         scoreboard: status.Scoreboard | None = None,
+        poller_answers: bool = True,
     ) -> None:
         self.listener = listener
         self.handler = handler
@@ -176,6 +201,7 @@ class ThreadedServer:
             self._dispatch,
             self.scoreboard,
             max_connections=max_connections,
+            answers_here=getattr(handler, "answers_at_once", None) if poller_answers else None,
         )
         self._work: queue.SimpleQueue[Held | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -245,6 +271,7 @@ class ThreadedServer:
         """Ask the server to stop; safe to call from a signal handler or another thread."""
         self.stop_reason = reason
         self._stopping = True
+        self.poller.draining = True  # what the poller answers from now on ends its connection
         # Requests being worked on end with Connection: close from now on, not only once the
         # poller drains (a worker may build its answer's head before that). No lock here: this
         # may run in a signal handler on the thread that holds it; list() of a set is atomic.
@@ -351,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_connections=descriptor_bound(args.max_connections),
         graceful_timeout=args.graceful_timeout,
         scoreboard=board,
+        poller_answers=args.poller_answers,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
