@@ -27,11 +27,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Final, TextIO
 
 from . import logs
 from .settings import Setting
 from .structs import field, record
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Any, Final, TextIO
 
 LOGGER: Final = logging.getLogger("ledger")
 

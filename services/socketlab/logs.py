@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Final, TextIO
 
 from .settings import Setting
 
-if TYPE_CHECKING:  # only for the annotation: the servers without a loop never import asyncio
-    import asyncio
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    import asyncio  # only for the annotation: the servers without a loop never import asyncio
+    from typing import Final, TextIO
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

@@ -22,12 +22,13 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from .structs import record
 
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
     from pathlib import Path  # read_config's callers make one; a command line needs none
+    from typing import Any, NoReturn
 
 ENV_PREFIX = "SOCKETLAB_"
 

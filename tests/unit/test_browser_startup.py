@@ -19,11 +19,13 @@ from tests.support.paths import REPO
 # What a plain page load (URL, --json or the table) must not import; the modules that need them
 # import them where they are used.
 HEAVY = [
+    "typing",  # for the type checker only (TYPE_CHECKING = False, see socketlab.structs)
     "dataclasses",  # and inspect, ast, dis, tokenize: structs.record instead
     "inspect",
     "ast",
     "asyncio",  # the browser's loop is its own (browser.loop)
     "email",
+    "http",  # http.HTTPStatus: the servers' reason phrases only (http.writer)
     "http.client",
     "urllib.request",
     "ssl",
@@ -41,15 +43,15 @@ HEAVY = [
     "socketlab.browser.liveness",
 ]
 
+# The modules are reported by an atexit handler: the browser's __main__ ends the process with
+# os._exit after running those handlers (cli.exit_fast), so code after run_module never runs;
+# the exit status is the process's own.
 PROBE = """
-import json, sys
+import atexit, json, sys
 sys.argv = ["socketlab.browser"] + sys.argv[1:]
-try:
-    import runpy
-    runpy.run_module("socketlab.browser", run_name="__main__")
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))
+import runpy
+runpy.run_module("socketlab.browser", run_name="__main__")
 """
 
 
@@ -64,8 +66,8 @@ def _modules_of_a_run(*args: str) -> tuple[int, set[str]]:
         timeout=60,
         check=False,
     )
-    report = json.loads(done.stderr.strip().splitlines()[-1])
-    return report["code"], set(report["modules"])
+    modules = json.loads(done.stderr.strip().splitlines()[-1])
+    return done.returncode, set(modules)
 
 
 @pytest.mark.parametrize("flags", [[], ["--json"]], ids=["table", "json"])
@@ -83,3 +85,37 @@ def test_the_probe_sees_what_a_run_imports() -> None:
     code, modules = _modules_of_a_run("--scenario", str(REPO / "no-such-scenario.toml"))
     assert code == 2
     assert {"socketlab.browser.scenario", "tomllib"} <= modules
+
+
+def _browser_process(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "services"))
+    return subprocess.run(
+        [sys.executable, "-m", "socketlab.browser", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_fast_exit_loses_no_output() -> None:
+    # cli.exit_fast skips the interpreter's teardown: the page's JSON (stdout) and the ledger's
+    # line per connection (stderr, through logging's handler) must all be out by then.
+    with threaded_web() as base:
+        done = _browser_process("--json", "--total-timeout", "30", f"{base}/index.html")
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    page = json.loads(line)
+    assert page["ok"]
+    assert len(page["entries"]) > 1  # the page and its resources
+    ledger = [json.loads(x.split(" ledger ", 1)[1]) for x in done.stderr.splitlines()]
+    assert {x["ledger"] for x in ledger} == {"tcp"}
+    assert sum(x["requests"] for x in ledger) == len(page["entries"])
+
+
+def test_the_fast_exit_keeps_the_exit_status() -> None:
+    done = _browser_process("--json")  # no URL: a usage error, which main returns as 2
+    assert done.returncode == 2
+    assert "give at least one URL" in done.stderr

@@ -1,7 +1,5 @@
 """``python3 -m socketlab.browser URL``: see :mod:`socketlab.browser.cli`."""
 
-import sys
+from .cli import exit_fast, main
 
-from .cli import main
-
-sys.exit(main())
+exit_fast(main())

@@ -28,7 +28,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from typing import Final
 from urllib.parse import urlencode
 
 from .. import __version__
@@ -43,6 +42,10 @@ from .records import ConnectionInfo, Entry, PageLoad
 from .redirects import is_redirect, next_hop
 from .transport import Connection, Progress, Reply, Resolver, exchange, system_resolver
 from .urls import URL
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 USER_AGENT: Final = f"socketlab-browser/{__version__} (raw sockets; Python)"
 

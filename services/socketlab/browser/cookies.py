@@ -19,10 +19,13 @@ import ipaddress
 import re
 import threading
 import time
-from typing import Final
 
 from ..structs import record
 from .urls import URL
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 MAX_COOKIE_BYTES: Final = 4096
 """Name, value and attributes of one cookie: RFC 6265 §6.1 asks for at least 4096 bytes."""

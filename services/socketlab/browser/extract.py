@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from typing import Final
 
 from ..structs import field, record
 from .urls import is_network_reference
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 VIEWPORT_WIDTH: Final = 1280
 """CSS pixels of the pretend viewport, for choosing among ``srcset`` width candidates: the most

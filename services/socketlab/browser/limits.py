@@ -9,10 +9,13 @@ Each default is a named constant with the reason for its number.
 from __future__ import annotations
 
 import time
-from typing import Final
 
 from ..structs import record
 from .errors import CapExceeded, PageTimeout
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 CONNECT_TIMEOUT: Final = 5.0
 """Seconds for the TCP handshake. On a LAN it takes well under a millisecond; a SYN that is

@@ -31,9 +31,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Final, Generic, TypeVar
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Any, Final, Generic, TypeVar
+
+    T = TypeVar("T")
+else:  # at run time a type parameter is only written, never looked at
+
+    class Generic:
+        def __class_getitem__(cls, _param: object) -> type:
+            return cls
+
+    T = "T"
 
 READ: Final = selectors.EVENT_READ
 WRITE: Final = selectors.EVENT_WRITE

@@ -13,12 +13,14 @@ relative; it is resolved against the URL that was requested. A ``Location`` that
 
 from __future__ import annotations
 
-from typing import Final
-
 from ..structs import record
 from . import urls
 from .errors import InvalidURL, RedirectRefused
 from .urls import URL
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 

@@ -12,12 +12,14 @@ before it is printed, so a page cannot drive the terminal with escape sequences.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..logs import printable
 from .errors import InvalidURL
 from .records import Entry, PageLoad
 from .urls import URL, parse, relative_to
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Any
 
 COLUMNS = ("#", "method", "status", "type", "size", "time", "remote", "local", "conn", "url")
 

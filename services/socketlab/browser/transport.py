@@ -20,7 +20,6 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
 
 from .. import ledger
 from ..http import END, NEED_DATA, Data, Headers, RemoteProtocolError, Response, ResponseParser
@@ -30,10 +29,14 @@ from . import errors
 from .limits import ByteBudget, Deadline
 from .loop import _Trap, readable, writable
 
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Any, Final
+
 RECV_SIZE: Final = 65536
 """Bytes asked of each recv(): a whole small response, or a good slice of a large one."""
 
-Address = tuple[Any, ...]
+Address = tuple["Any", ...]  # a string: typing is not imported at run time
 Resolver = Callable[[str, int], Sequence[tuple[int, Address]]]
 """``resolve(host, port)`` -> [(family, sockaddr), ...]; raises ``socket.gaierror``."""
 

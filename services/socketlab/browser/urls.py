@@ -13,11 +13,14 @@ hand-written HTML), non-ASCII characters in the path and query are percent-encod
 from __future__ import annotations
 
 import re
-from typing import Final
 from urllib.parse import quote, urljoin, urlsplit
 
 from ..structs import record
 from .errors import InvalidURL
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 DEFAULT_PORT: Final = 80
 

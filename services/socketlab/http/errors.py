@@ -12,7 +12,6 @@ Two families, so callers never need ``isinstance`` chains to decide what to do:
 from __future__ import annotations
 
 import html
-from http import HTTPStatus
 
 
 class HTTPError(Exception):
@@ -27,6 +26,8 @@ class HTTPError(Exception):
 
     @property
     def reason(self) -> str:
+        from http import HTTPStatus  # not with the module: see writer.reason_phrase
+
         return HTTPStatus(self.status).phrase
 
     @property

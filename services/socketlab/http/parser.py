@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Final, NoReturn
 
 from ..structs import record
 from . import errors
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final, NoReturn
 
 # ---------------------------------------------------------------------------------------------
 # Limits. Each is a named constant with its reason; a server may pass its own Limits.

@@ -9,15 +9,20 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from http import HTTPStatus
-from typing import Final
+
+TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
+if TYPE_CHECKING:
+    from typing import Final
 
 SERVER_NAME: Final = "socketlab"
 
 LAST_CHUNK: Final = b"0\r\n\r\n"
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_REASONS: Final = {s.value: s.phrase for s in HTTPStatus}
+# http.HTTPStatus (an enum of some 60 members, 4 million instructions to import) is read on the
+# first response, not with this module: a client writes no response, and the browser's
+# start-up is most of its run (issue 17). Assigned whole, once: no thread sees it half made.
+_reasons: dict[int, str] | None = None
 
 _date_cache: tuple[int, str, bytes] = (0, "", b"")
 
@@ -57,7 +62,13 @@ def _refresh_date(now: int) -> None:
 
 
 def reason_phrase(status: int) -> str:
-    return _REASONS.get(status, "Unknown")
+    global _reasons
+    reasons = _reasons
+    if reasons is None:
+        from http import HTTPStatus
+
+        reasons = _reasons = {s.value: s.phrase for s in HTTPStatus}
+    return reasons.get(status, "Unknown")
 
 
 _NAME_TEXT: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
