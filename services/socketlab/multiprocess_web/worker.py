@@ -222,6 +222,9 @@ class Worker:
         self._poller = poller
         idle_allowance = max(self.timeout, 2 * ACCEPT_TICK)
         parent_seen = 0.0
+        # On the board from the start: a worker whose first pass takes a long request would
+        # otherwise publish its row only after it, and /server-status would not list it.
+        self._publish(force=True)
         try:
             while not self._stopping:
                 now = time.monotonic()
