@@ -222,15 +222,16 @@ def read_config(path: Path) -> ConfigFile:
 # A TOML key: bare (A-Za-z0-9_-), "basic" or 'literal', joined by dots (TOML 1.0 §Keys).
 _KEY_PART = r'(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\')'
 _DOTTED_KEY = rf"{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*"
-_KEY_LINE = re.compile(rf"[ \t]*({_DOTTED_KEY})[ \t]*=")
-_TABLE_LINE = re.compile(rf"[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*\]\]?")
-_PART = re.compile(_KEY_PART)
+# Pattern text, compiled (and cached by re) when a config file is read: compiling them with
+# the module cost every command about 1 ms of start-up, config file or not (issue 17).
+_KEY_LINE = rf"[ \t]*({_DOTTED_KEY})[ \t]*="
+_TABLE_LINE = rf"[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*\]\]?"
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
 def _key_parts(dotted: str) -> tuple[str, ...]:
     parts = []
-    for match in _PART.finditer(dotted):
+    for match in re.finditer(_KEY_PART, dotted):
         part = match.group()
         if part.startswith('"'):
             part = re.sub(
@@ -261,6 +262,7 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     table: tuple[str, ...] = ()
     in_string: str | None = None  # the closing quote of the multi-line string we are inside
     depth = 0  # open brackets of a multi-line array (or inline table) value
+    key_line, table_line = re.compile(_KEY_LINE), re.compile(_TABLE_LINE)
     for number, line in enumerate(text.splitlines(), start=1):
         if in_string is not None:
             if line.count(in_string) % 2 == 1:
@@ -269,13 +271,13 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
         if depth > 0:
             depth = max(0, depth + _bracket_balance(line))
             continue
-        header = _TABLE_LINE.match(line)
-        if header is not None and not _KEY_LINE.match(line):
+        header = table_line.match(line)
+        if header is not None and not key_line.match(line):
             table = _key_parts(header.group(2))
             for end in range(1, len(table) + 1):
                 found.setdefault(table[:end], number)
             continue
-        match = _KEY_LINE.match(line)
+        match = key_line.match(line)
         if match is None:
             continue
         path = table + _key_parts(match.group(1))
