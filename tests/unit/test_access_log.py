@@ -129,6 +129,30 @@ def test_the_fast_line_is_the_line_logging_writes(
     assert "\\x1b[2J\\x0d\\x0aforged" in fast[1]  # escaped, as ever
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/a/b.css?v=1",
+        "/" + "x" * 199,  # 200 characters: kept whole
+        "/" + "x" * 200,  # 201: cut, and marked
+        "/back\\slash",
+        "/tab\there",
+        "/del\x7f",
+        "/caf\xe9",  # a latin-1 byte of the request line, not ASCII
+        "/" + "\x01" * 300,
+    ],
+)
+def test_a_target_in_the_line_is_escaped_as_printable_escapes_it(
+    stdout_logging: Callable[[], io.StringIO], target: str
+) -> None:
+    # log_access keeps a clean target as it is, without printable(): the text must not change.
+    out = stdout_logging()
+    connection.log_access(_exchange(target, 200), "pid=1 thread=worker-1")
+    logs.ACCESS.flush()
+    expected = logs.printable(target.encode("latin-1"))
+    assert f'"GET {expected} HTTP/1.1" 200 ' in out.getvalue()
+
+
 def test_other_records_come_after_the_access_lines_logged_before_them(
     stdout_logging: Callable[[], io.StringIO],
 ) -> None:

@@ -88,6 +88,7 @@ class HTTPConnection(asyncio.Protocol):
         # Bytes each way and requests, for the connection's ledger line (connection_lost).
         self.tally = ledger.Tally(None, None)
         self.name = ""
+        self._access_label = ""
         self.slot: status.Slot | None = None
         self.task: asyncio.Task[None] | None = None
         self.transport: asyncio.Transport | None = None
@@ -423,7 +424,10 @@ class HTTPConnection(asyncio.Protocol):
 
     def _log_access(self, exchange: Exchange) -> None:
         if access_log.isEnabledFor(logging.INFO):
-            log_access(exchange, f"pid={cached_pid()} task={self.name}")
+            label = self._access_label  # made once per connection: it is the same every line
+            if not label:
+                label = self._access_label = f"pid={cached_pid()} task={self.name}"
+            log_access(exchange, label)
 
     def close(self) -> None:
         transport = self.transport
