@@ -37,7 +37,12 @@ def printable(data: bytes | str, limit: int = 200) -> str:
     Text longer than ``limit`` characters is cut and marked with ``...`` so a huge peer value
     cannot flood the log.
     """
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    if isinstance(data, str):
+        if len(data) <= limit and data.isascii() and data.isprintable() and "\\" not in data:
+            return data  # what the bytes path below gives for it, without encode, search, decode
+        raw = data.encode("utf-8", "surrogateescape")
+    else:
+        raw = data
     if len(raw) <= limit and not _UNSAFE.search(raw):
         return raw.decode("ascii")  # the common case, without a per-byte loop
     cut = len(raw) > limit

@@ -153,6 +153,16 @@ def test_a_target_in_the_line_is_escaped_as_printable_escapes_it(
     assert f'"GET {expected} HTTP/1.1" 200 ' in out.getvalue()
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["/a/b.css?v=1", "x" * 200, "x" * 201, "back\\slash", "tab\there", "del\x7f", " ~[]{}", ""],
+)
+def test_printable_gives_ascii_text_what_it_gives_its_bytes(text: str) -> None:
+    # The str fast path (clean ASCII returned as it is) must not change a single character.
+    assert logs.printable(text) == logs.printable(text.encode("ascii"))
+    assert logs.printable(text, limit=5) == logs.printable(text.encode("ascii"), limit=5)
+
+
 def test_other_records_come_after_the_access_lines_logged_before_them(
     stdout_logging: Callable[[], io.StringIO],
 ) -> None:

@@ -899,10 +899,8 @@ def log_access(exchange: Exchange, worker: str) -> None:
     request = exchange.request
     duration_ms = (time.monotonic() - exchange.started_at) * 1000
     method = request.method
-    target = request.target
-    clean = len(target) <= 200 and target.isascii() and target.isprintable()
-    if not clean or "\\" in target:  # else it is what printable() would make of it, as it is
-        target = logs.printable(target.encode("latin-1"))
+    target = request.target  # each character one byte of the request line (latin-1)
+    target = logs.printable(target if target.isascii() else target.encode("latin-1"))
     version = request.http_version if method != "-" else "-"
     status = exchange.status if exchange.status is not None else "-"
     note = " " + exchange.note if exchange.note else ""
