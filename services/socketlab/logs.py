@@ -81,6 +81,12 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+_DIGITS = "0123456789"
+_MILLIS: Final = [f",{a}{b}{c}" for a in _DIGITS for b in _DIGITS for c in _DIGITS]
+"""The ``,mmm`` of ``asctime`` for each millisecond: a lookup instead of a format per line
+(built from digits: a thousand ``:03d`` formats cost 3.5M instructions at every start)."""
+
+
 class AccessWriter:
     """The access log's hot path: the line ``logging`` would write, without its per-record cost.
 
@@ -157,7 +163,8 @@ class AccessWriter:
             self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._second = second
         pending = self._pending
-        pending.append(f"{self._prefix},{int((now - second) * 1000):03d} INFO {name} {message}\n")
+        millis = _MILLIS[int((now - second) * 1000)]  # logging's msecs, as its asctime shows it
+        pending.append(f"{self._prefix}{millis} INFO {name} {message}\n")
         if len(pending) > MAX_PENDING:
             self.flush()
         elif not self._dirty:

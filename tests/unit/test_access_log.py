@@ -153,6 +153,26 @@ def test_a_target_in_the_line_is_escaped_as_printable_escapes_it(
     assert f'"GET {expected} HTTP/1.1" 200 ' in out.getvalue()
 
 
+@pytest.mark.parametrize("fraction", [0.0, 0.001, 0.0995, 0.25, 0.5004, 0.999, 0.9999999])
+def test_the_fast_lines_time_is_the_time_logging_writes(
+    stdout_logging: Callable[[], io.StringIO], monkeypatch: pytest.MonkeyPatch, fraction: float
+) -> None:
+    # The milliseconds come from a table, not a format: each must read as logging's asctime.
+    now = 1764633600 + fraction
+    monkeypatch.setattr(time, "time", lambda: now)  # read by logs.py and by LogRecord alike
+    out = stdout_logging()
+    logs.ACCESS.write("hello")
+    logs.ACCESS.flush()
+    record = logging.LogRecord(connection.access_log.name, logging.INFO, "", 0, "hello", (), None)
+    assert out.getvalue() == logging.Formatter(logs.LOG_FORMAT).format(record) + "\n"
+
+
+@pytest.mark.parametrize("version", [(1, 0), (1, 1), (1, 9), (0, 9)])
+def test_a_requests_version_reads_as_its_request_line_wrote_it(version: tuple[int, int]) -> None:
+    request = Request("GET", "/", version, Headers())
+    assert request.http_version == f"HTTP/{version[0]}.{version[1]}"
+
+
 @pytest.mark.parametrize(
     "text",
     ["/a/b.css?v=1", "x" * 200, "x" * 201, "back\\slash", "tab\there", "del\x7f", " ~[]{}", ""],

@@ -908,7 +908,7 @@ def log_access(exchange: Exchange, worker: str) -> None:
     if fast is not None:
         fast.write(
             f'{exchange.connection.peer} "{method} {target} {version}" {status} '
-            f"{exchange.body_bytes:d} {duration_ms:.1f}ms {worker}{note}"
+            f"{exchange.body_bytes} {duration_ms:.1f}ms {worker}{note}"
         )
         return
     access_log.info(

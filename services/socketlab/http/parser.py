@@ -74,6 +74,8 @@ class Limits:
 
 DEFAULT_LIMITS: Final = Limits()
 
+_VERSION_TEXT: Final = {(1, 0): "HTTP/1.0", (1, 1): "HTTP/1.1"}
+
 # ---------------------------------------------------------------------------------------------
 # Grammar (RFC 9110 §5.6.2 token, RFC 9112 §3 request-line, §4 status-line, §5 field-line).
 
@@ -223,7 +225,8 @@ class Request:
 
     @property
     def http_version(self) -> str:
-        return f"HTTP/{self.version[0]}.{self.version[1]}"
+        """``HTTP/1.1`` for (1, 1): the text of :attr:`version` (every access line asks)."""
+        return _VERSION_TEXT.get(self.version) or f"HTTP/{self.version[0]}.{self.version[1]}"
 
     @property
     def expects_continue(self) -> bool:
