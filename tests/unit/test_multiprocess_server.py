@@ -207,6 +207,7 @@ def test_app_exception_is_a_500_and_the_worker_goes_on(tmp_path: Path, apps: Pat
 def test_no_zombies_and_flat_descriptors_after_hundreds_of_connections(tmp_path: Path) -> None:
     with server_process(tmp_path, mode="fork", max_children=PARALLEL) as srv:
         srv.get("/healthz")  # warm up whatever the first request opens
+        srv.wait_no_children(5)
         fds_before = srv.fd_count()
         deadline = time.monotonic() + LOAD_BUDGET
         done = 0
@@ -218,7 +219,10 @@ def test_no_zombies_and_flat_descriptors_after_hundreds_of_connections(tmp_path:
             zombies_seen = max(zombies_seen, len(srv.zombies()))
         assert done >= CONNECTIONS, f"only {done} connections within {LOAD_BUDGET} s"
         srv.wait_no_children(5)  # every child exited and was reaped
-        assert srv.fd_count() == fds_before
+        # A leak grows with the connections (hundreds here). Fewer than before is no leak: the
+        # parent closes its copy of an accepted socket after fork(), and the warm-up's child
+        # can answer, exit and be reaped before it has (seen once in a fresh-clone run: 7, then 6).
+        assert srv.fd_count() <= fds_before
         # Between connections a child may be a zombie for a moment, until SIGCHLD is handled;
         # never more than the batch that just finished.
         assert zombies_seen <= PARALLEL
