@@ -278,6 +278,13 @@ lint: venv ## ruff check, ruff format --check, mypy (services/socketlab, tests, 
 
 # The peers (gunicorn, waitress) and py-spy live in their own venv, from the 'bench' group.
 BENCH_VENV := .venv-bench
+# The interpreter every Python server of the bench runs on, ours and their peers alike: the
+# system's /usr/bin/python3 when it is 3.11 or newer, as the lab's images run it (Debian's
+# python3 package: libpython linked in, built with profile-guided optimisation), else
+# $(PYTHON). A build without those (pyenv's default: a shared libpython, no PGO) runs the same
+# code with about 15% more instructions, which moves every ratio against nginx and wget
+# (docs/BENCHMARKS.md, "Which interpreter"). make bench BENCH_PYTHON=python3.12 to choose.
+BENCH_PYTHON ?= $(shell /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo /usr/bin/python3 || echo $(PYTHON))
 BENCH_PY := $(BENCH_VENV)/bin/python
 # oha: the open-loop load generator (a fixed request rate, latency corrected for coordinated
 # omission), a Rust crate at this exact version, built once per machine into a cache and copied
@@ -292,7 +299,12 @@ BENCH_ARGS ?=
 
 # The peers and py-spy live in .venv-bench (the 'bench' group), shared by bench and soak.
 bench-venv:
-	@if [[ ! -x $(BENCH_PY) ]]; then echo "bench: creating $(BENCH_VENV)"; $(PYTHON) -m venv $(BENCH_VENV); fi
+	@want=$$($(BENCH_PYTHON) -c 'import os, sys; print(os.path.realpath(sys.executable))') \
+		|| { echo "bench: BENCH_PYTHON=$(BENCH_PYTHON) does not run" >&2; exit 2; }; \
+	have=$$(sed -n 's/^executable = //p' $(BENCH_VENV)/pyvenv.cfg 2>/dev/null || true); \
+	if [[ -x $(BENCH_PY) && -n "$$have" && "$$(realpath "$$have")" != "$$want" ]]; then \
+		echo "bench: $(BENCH_VENV) runs $$have, not $$want: making it again"; rm -rf $(BENCH_VENV); fi; \
+	if [[ ! -x $(BENCH_PY) ]]; then echo "bench: creating $(BENCH_VENV) with $$want"; "$$want" -m venv $(BENCH_VENV); fi
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check --group bench
 

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from importlib import metadata
 from typing import Any, Final
@@ -201,6 +202,10 @@ def describe() -> dict[str, Any]:
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "kernel": platform.release(),
         "python": sys.version.split()[0],
+        "python_executable": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
+        # A shared libpython (pyenv's default build) costs every call across it an indirection
+        # that a statically linked one (Debian's python3) does not pay.
+        "python_shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")),
         "python_implementation": platform.python_implementation(),
         "conntrack_max": (conntrack() or (None, None))[1],
         "tools": {

@@ -571,6 +571,15 @@ def runs_table(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _interpreter(machine: dict[str, Any]) -> str:
+    """``" (/usr/bin/python3.11, libpython linked in)"``: which build ran, when the run said."""
+    executable = machine.get("python_executable")
+    if not executable:
+        return ""  # a run from before the bench recorded it
+    linked = "a shared libpython" if machine.get("python_shared") else "libpython linked in"
+    return f" ({executable}, {linked})"
+
+
 def _conntrack_line(machine: dict[str, Any], gates: list[dict[str, Any]]) -> list[str]:
     """What waiting for room in the connection-tracking table cost (when the kernel has one)."""
     limit = machine.get("conntrack_max")
@@ -608,8 +617,8 @@ def render(doc: dict[str, Any]) -> str:
         f"Run of `{doc['command']}` on {doc['started']} ({doc['duration_s']:.0f} s in all).",
         "",
         f"* Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux "
-        f"{m['kernel']}, {m['python_implementation']} {m['python']} (every Python server ran on "
-        "this one interpreter).",
+        f"{m['kernel']}, {m['python_implementation']} {m['python']}{_interpreter(m)} (every Python "
+        "server ran on this one interpreter, the browser too).",
         f"* Tools: {tools}.",
         f"* Load average (1, 5, 15 min) before the run: {doc['load_before']}, after: "
         f"{doc['load_after']}. Clients and servers share the machine's cores.",

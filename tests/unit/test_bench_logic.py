@@ -345,6 +345,18 @@ def test_the_report_says_what_waiting_for_conntrack_room_cost() -> None:
     assert report._conntrack_line({"conntrack_max": None}, gates) == []
 
 
+def test_the_machine_line_names_the_interpreter_build_every_python_server_ran_on() -> None:
+    info = machine.describe()
+    assert info["python_executable"] == os.path.realpath(sys._base_executable)  # type: ignore[attr-defined]
+    assert isinstance(info["python_shared"], bool)
+    assert report._interpreter({"python_executable": "/usr/bin/python3.11"}) == (
+        " (/usr/bin/python3.11, libpython linked in)"
+    )
+    shared = {"python_executable": "/opt/py/bin/python3.11", "python_shared": True}
+    assert report._interpreter(shared) == " (/opt/py/bin/python3.11, a shared libpython)"
+    assert report._interpreter({}) == ""  # an older run's record: nothing made up
+
+
 def idle_run(held: int, per_connection: float, p99: float, errors: int = 0) -> dict[str, Any]:
     return {
         "held": held,
