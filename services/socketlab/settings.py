@@ -17,16 +17,20 @@ evaluated.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
 
 from .structs import record
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
+    # argparse is imported where a parser is built: a plain command line (scan_plain) needs
+    # none, and argparse's import and a parser of some 20 flags cost about 23 million
+    # instructions, some 7 ms, of the browser's start to exit (issue 17).
+    import argparse
     from pathlib import Path  # read_config's callers make one; a command line needs none
     from typing import Any, NoReturn
 
@@ -382,18 +386,25 @@ def resolve(
     return values
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """The parser class every service's :func:`build_parser` makes (argparse imported here)."""
+    import argparse
 
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # argparse makes a formatter on every add_argument (to check the metavar), and without a
-        # width the formatter imports shutil, and with it bz2, lzma and zlib, for the terminal's
-        # width: most of a millisecond per module for a command that never prints help. The
-        # width is the one shutil.get_terminal_size would give, less the 2 argparse takes off.
-        make: Callable[..., argparse.HelpFormatter] = self.formatter_class
-        return make(prog=self.prog, width=_terminal_columns() - 2)
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            self.print_usage(sys.stderr)
+            self.exit(2, f"{self.prog}: error: {message}\n")
+
+        def _get_formatter(self) -> argparse.HelpFormatter:
+            # argparse makes a formatter on every add_argument (to check the metavar), and
+            # without a width the formatter imports shutil, and with it bz2, lzma and zlib, for
+            # the terminal's width: most of a millisecond per module for a command that never
+            # prints help. The width is the one shutil.get_terminal_size would give, less the 2
+            # argparse takes off.
+            make: Callable[..., argparse.HelpFormatter] = self.formatter_class
+            return make(prog=self.prog, width=_terminal_columns() - 2)
+
+    return _Parser
 
 
 def _terminal_columns(fallback: int = 80) -> int:
@@ -418,7 +429,9 @@ def build_parser(
     table: Sequence[Setting], *, prog: str, description: str, config_flag: bool
 ) -> argparse.ArgumentParser:
     """An argparse parser whose flags are the table's rows (all default to None: 'not given')."""
-    parser = _Parser(
+    import argparse
+
+    parser = _parser_class()(
         prog=prog,
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -500,6 +513,69 @@ def load(
     for key, value in values.items():
         setattr(args, key, value)
     return args
+
+
+def scan_plain(
+    table: Sequence[Setting],
+    argv: Sequence[str] | None = None,
+    *,
+    positional: str,
+    defaults: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SimpleNamespace | None:
+    """What :func:`load` returns for a plain command line, read without argparse; ``None`` for
+    any other command line, which the caller then gives to :func:`load`.
+
+    Plain is: the table's flags spelt in full (``--name VALUE``, ``--name=VALUE``, ``--flag``
+    and ``--no-flag`` for a bool) and one run of words for the ``positional`` (``nargs="*"``)
+    before, after or between them, each value right. Anything else -- ``--help``, an
+    abbreviated or unknown flag, ``--``, a value or a word that starts with ``-``, words in two
+    runs, a bad value -- is for argparse and :func:`resolve` to read and report, so usage and
+    error messages stay theirs. ``defaults`` are the namespace's other attributes (what the
+    caller's ``extra`` arguments default to).
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    by_flag = {setting.flag: setting for setting in table}
+    flags: dict[str, Any] = {}
+    words: list[str] = []
+    runs = 0  # runs of words: argparse gives a "*" positional the first run only
+    in_run = False
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if not token.startswith("-"):
+            if not in_run:
+                runs, in_run = runs + 1, True
+                if runs > 1:
+                    return None
+            words.append(token)
+            continue
+        in_run = False
+        flag, equals, value = token.partition("=")
+        setting = by_flag.get(flag)
+        if setting is not None and setting.type is not bool:
+            if not equals:
+                if index == len(argv) or argv[index].startswith("-"):
+                    return None
+                value = argv[index]
+                index += 1
+            flags[setting.name] = value
+            continue
+        if equals:
+            return None
+        if setting is not None:
+            flags[setting.name] = True
+            continue
+        negated = by_flag.get("--" + flag[5:]) if flag.startswith("--no-") else None
+        if negated is None or negated.type is not bool:
+            return None
+        flags[negated.name] = False
+    try:
+        values = resolve(table, environ=environ, flags=flags)
+    except SettingsError:
+        return None
+    return SimpleNamespace(**(defaults or {}), **values, **{positional: words})
 
 
 def check_directory(value: str) -> None:

@@ -16,7 +16,6 @@ the requests in flight.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import itertools
 import json
@@ -54,9 +53,13 @@ from .report import format_page, page_to_dict
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
-    from typing import Final, NoReturn
+    import argparse
+    from types import SimpleNamespace
+    from typing import Final, NoReturn, TypeAlias
 
     from .scenario import Scenario
+
+    Args: TypeAlias = argparse.Namespace | SimpleNamespace  # settings.load or scan_plain
 
 log = logging.getLogger("socketlab.browser")
 
@@ -196,7 +199,7 @@ def _positionals(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def options_from(args: argparse.Namespace) -> Options:
+def options_from(args: Args) -> Options:
     return Options(
         deadlines=Deadlines(args.connect_timeout, args.read_timeout, args.total_timeout),
         caps=Caps(
@@ -216,7 +219,7 @@ def _usage_error(message: str) -> int:
 class Run:
     """The visits of one invocation: what to load, how to print it, when to stop."""
 
-    def __init__(self, args: argparse.Namespace, scenarios: list[Scenario]) -> None:
+    def __init__(self, args: Args, scenarios: list[Scenario]) -> None:
         self.args = args
         self.scenarios = scenarios
         self.options = options_from(args)
@@ -341,10 +344,20 @@ class Run:
                 self.ok = False
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = settings.load(
+def parse_args(argv: Sequence[str] | None = None) -> Args:
+    """The command line's settings, URLs and scenario files. A plain one (URLs and settings'
+    flags) is read without argparse (settings.scan_plain); argparse reads every other one, and
+    prints the usage, the help and the errors."""
+    args = settings.scan_plain(SETTINGS, argv, positional="urls", defaults={"scenario": []})
+    if args is not None:
+        return args
+    return settings.load(
         SETTINGS, argv, prog=PROG, description=__doc__.split("\n\n")[0], extra=_positionals
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     logs.setup(args.log_level)
     ledger.configure("browser", args.ledger, to_stderr=args.json)
     if not args.urls and not args.scenario:
