@@ -35,6 +35,8 @@ HEAVY = [
     "pathlib",  # config files, --scenario, --har, --heartbeat only
     "datetime",  # ledger.stamp uses time.gmtime
     "zipfile",
+    "html.parser",  # browser.htmlscan reads the pages html.parser would (it, for the others)
+    "_markupbase",
     "argparse",  # a plain command line is read by settings.scan_plain; argparse for the rest
     "shutil",  # argparse imports it (and bz2, lzma) for the terminal width: settings gives one
     "bz2",

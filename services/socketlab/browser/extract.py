@@ -1,7 +1,8 @@
 """What a page makes a browser fetch: references found in HTML and CSS. No I/O here.
 
-:func:`extract_html` walks a document with :class:`html.parser.HTMLParser` and returns the
-references a browser would request, in document order, with their kind:
+:func:`extract_html` walks a document's tags as :class:`html.parser.HTMLParser` reads them
+(:mod:`.htmlscan`) and returns the references a browser would request, in document order,
+with their kind:
 
 * ``stylesheet`` -- ``<link rel=stylesheet>`` (not ``alternate``), ``@import`` in ``<style>``;
 * ``script`` -- ``<script src>`` whose type is JavaScript or ``module`` (data blocks such as
@@ -26,9 +27,9 @@ and read in turn) and ``url()`` (``font`` inside ``@font-face``, else ``image``)
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 from ..structs import field, record
+from . import htmlscan
 from .urls import is_network_reference
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
@@ -236,9 +237,10 @@ def extract_css(text: str) -> list[Reference]:
     return refs
 
 
-class _Extractor(HTMLParser):
+class _Extractor:
+    """What a document's events (:func:`.htmlscan.tokens`) make a browser fetch and show."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.found = PageResources()
         self._text: list[str] = []
         self._title: list[str] = []
@@ -265,7 +267,7 @@ class _Extractor(HTMLParser):
             out.setdefault(name.lower(), value if value is not None else "")
         return out
 
-    # -- HTMLParser callbacks -------------------------------------------------------------------
+    # -- html.parser's events ---------------------------------------------------------------------
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK_TAGS:
@@ -386,7 +388,6 @@ class _Extractor(HTMLParser):
         self._add(a.get("background"), "image")  # obsolete, still honoured by browsers
 
     def result(self) -> PageResources:
-        self.close()
         self.found.title = " ".join("".join(self._title).split())
         lines = ("".join(self._text)).split("\n")
         self.found.text = "\n".join(" ".join(line.split()) for line in lines if line.strip())
@@ -395,9 +396,21 @@ class _Extractor(HTMLParser):
 
 def extract_html(text: str) -> PageResources:
     """References, ``<base href>``, icon presence, title and visible text of one document."""
-    parser = _Extractor()
-    parser.feed(text)
-    return parser.result()
+    extractor = _Extractor()
+    events = htmlscan.tokens(text)
+    if events is None:
+        events = htmlscan.parsed_tokens(text)
+    for event in events:
+        if len(event) == 3:  # a start tag, or an empty-element tag (<br/>), with its attributes
+            if event[0] == "start":
+                extractor.handle_starttag(event[1], event[2])
+            else:
+                extractor.handle_startendtag(event[1], event[2])
+        elif event[0] == "data":
+            extractor.handle_data(event[1])
+        else:
+            extractor.handle_endtag(event[1])
+    return extractor.result()
 
 
 _META_CHARSET: Final = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.I)
