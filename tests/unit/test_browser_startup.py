@@ -37,6 +37,8 @@ HEAVY = [
     "zipfile",
     "html.parser",  # browser.htmlscan reads the pages html.parser would (it, for the others)
     "_markupbase",
+    "urllib.parse",  # urls reads plain URLs and references itself (urllib for the others)
+    "ipaddress",  # urllib.parse imports it; urls.is_ip_address reads IPv4 itself
     "argparse",  # a plain command line is read by settings.scan_plain; argparse for the rest
     "shutil",  # argparse imports it (and bz2, lzma) for the terminal width: settings gives one
     "bz2",

@@ -111,3 +111,166 @@ def test_with_query_and_relative_to() -> None:
     assert str(urls.parse("http://h/p").with_query("b=2")) == "http://h/p?b=2"
     assert urls.relative_to("http://h:81/x.css", url) == "/x.css"
     assert urls.relative_to("http://other/x.css", url) == "http://other/x.css"
+
+
+def _ipaddress_takes(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+HOSTS = [
+    "127.0.0.1",
+    "0.0.0.0",
+    "255.255.255.255",
+    "256.1.1.1",
+    "1.2.3",
+    "1.2.3.4.5",
+    "01.2.3.4",
+    "1.2.3.04",
+    "1.2.3.0",
+    "1..3.4",
+    "1.2.3.4.",
+    ".1.2.3",
+    "1.2.3.-4",
+    "1.2.3.+4",
+    " 1.2.3.4",
+    "1.2.3.4 ",
+    "1.2.3.1000",
+    "\u0661.2.3.4",  # an Arabic-Indic digit: int() reads it, ipaddress does not
+    "\uff11.2.3.4",  # a fullwidth digit
+    "localhost",
+    "threaded-web",
+    "example.test",
+    "",
+    "::1",
+    "fe80::1",
+    "::ffff:1.2.3.4",
+    "1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:7:8:9",
+    ":::",
+    "[::1]",
+    "fe80::1%eth0",
+    "g::1",
+]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_is_ip_address_as_ipaddress(host: str) -> None:
+    assert urls.is_ip_address(host) is _ipaddress_takes(host)
+
+
+def test_is_ip_address_on_random_dotted_numbers() -> None:
+    import random
+
+    rng = random.Random(17)
+    pieces = ["0", "1", "00", "01", "10", "99", "199", "255", "256", "999", "1000", "", "-1", "a"]
+    for _ in range(3000):
+        host = ".".join(rng.choice(pieces) for _ in range(rng.choice((3, 4, 4, 4, 5))))
+        assert urls.is_ip_address(host) is _ipaddress_takes(host), host
+
+
+def _split_or_error(text: str) -> urls.URL | str:
+    try:
+        return urls._split(text)
+    except InvalidURL as exc:
+        return f"InvalidURL: {exc}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://127.0.0.1:18537/page100/index.html",
+        "http://Example.TEST/a/b.css?x=1&y=%20#frag",
+        "http://h",
+        "http://h?x=1",
+        "http://h/#f?g",
+        "http://h:65535/",
+        "http://h:1/",
+        "http://h:0080/",
+        "http://h/a:b@c/d;e=f,g!$'()*+~",
+    ],
+)
+def test_plain_urls_are_read_as_urlsplit_reads_them(text: str) -> None:
+    plain = urls._plain(text)
+    assert plain is not None
+    assert plain == _split_or_error(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HTTP://h/",  # urlsplit lower-cases the scheme
+        "https://h/",
+        "http://user@h/",
+        "http://h:/",
+        "http://h:0/",
+        "http://h:65536/",
+        "http://h:8o/",
+        "http://[::1]:8080/",
+        "http://caf\u00e9.test/",
+        "http://h/caf\u00e9",
+        "http://h/a?b?c",
+        "http://h/a[1]",
+        'http://h/a"b',
+        "http:///a",
+        "http:h/a",
+    ],
+)
+def test_other_urls_are_left_to_urlsplit(text: str) -> None:
+    assert urls._plain(text) is None
+
+
+def test_random_urls_read_as_urlsplit_reads_them() -> None:
+    import random
+
+    rng = random.Random(17)
+    pieces = [
+        "http://",
+        "HTTP://",
+        "h",
+        "H.test",
+        "127.0.0.1",
+        "[::1]",
+        "@",
+        ":",
+        "80",
+        "0",
+        "99999",
+        "/",
+        "a",
+        "%41",
+        "%zz",
+        "?",
+        "#",
+        "&",
+        "=",
+        ";",
+        "..",
+        ".",
+        "é",
+        "[",
+        "~",
+        "'",
+        '"',
+        "<",
+        "\\",
+    ]
+    compared = 0
+    for _ in range(5000):
+        start = rng.choice(["http://", "http://h", "http://127.0.0.1:", "http://h/", "HTTP://"])
+        text = start + "".join(rng.choice(pieces) for _ in range(rng.randrange(9)))
+        try:
+            urls.check_text(text)
+        except InvalidURL:
+            continue
+        plain = urls._plain(text)
+        if plain is None:
+            continue
+        compared += 1
+        assert plain == _split_or_error(text), text
+    assert compared > 500

@@ -28,7 +28,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from urllib.parse import urlencode
 
 from .. import __version__
 from ..structs import field, record
@@ -234,7 +233,11 @@ class Browser:
                 )
             )
             return page
-        body = urlencode(dict(form)).encode("ascii") if form is not None else b""
+        body = b""
+        if form is not None:
+            from urllib.parse import urlencode  # only for a form: see urls.parse
+
+            body = urlencode(dict(form)).encode("ascii")
         content_type = "application/x-www-form-urlencoded" if form is not None else None
         fetch = Fetch(
             method,

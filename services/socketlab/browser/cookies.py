@@ -15,13 +15,12 @@ caller that reads it from another thread while a page loads.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 import time
 
 from ..structs import record
-from .urls import URL
+from .urls import URL, is_ip_address
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
@@ -83,11 +82,7 @@ def default_path(request_path: str) -> str:
 
 
 def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return is_ip_address(host)
 
 
 def parse_set_cookie(header: str, url: URL, now: float | None = None) -> Cookie | None:

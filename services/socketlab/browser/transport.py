@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import os
 import socket
 import time
@@ -25,7 +24,7 @@ from .. import ledger
 from ..http import END, NEED_DATA, Data, Headers, RemoteProtocolError, Response, ResponseParser
 from ..http.writer import format_request_head
 from ..structs import field, record
-from . import errors
+from . import errors, urls
 from .limits import ByteBudget, Deadline
 from .loop import _Trap, readable, writable
 
@@ -45,11 +44,7 @@ def is_ip_literal(host: str) -> bool:
     """True for an IPv4 or IPv6 address (without a zone): no lookup needed, none can block."""
     if "%" in host:
         return False  # a zone index: getaddrinfo knows the interface names
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return urls.is_ip_address(host)
 
 
 def literal_address(host: str, port: int) -> list[tuple[int, Address]]:
