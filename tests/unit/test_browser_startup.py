@@ -37,6 +37,7 @@ HEAVY = [
     "zipfile",
     "html.parser",  # browser.htmlscan reads the pages html.parser would (it, for the others)
     "_markupbase",
+    "socket",  # _socket: the same sockets without socket.py's enums (browser.transport)
     "urllib.parse",  # urls reads plain URLs and references itself (urllib for the others)
     "ipaddress",  # urllib.parse imports it; urls.is_ip_address reads IPv4 itself
     "argparse",  # a plain command line is read by settings.scan_plain; argparse for the rest

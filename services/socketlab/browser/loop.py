@@ -22,12 +22,12 @@ event or a :class:`Wait` for a wait that already ended is recognised and ignored
 
 from __future__ import annotations
 
+import _socket  # not socket: see transport
 import collections
 import contextlib
 import heapq
 import itertools
 import selectors
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -61,7 +61,7 @@ class _Trap:
     __slots__ = ("events", "sock", "wait", "when")
 
     def __init__(
-        self, sock: socket.socket | None, events: int, wait: Wait[Any] | None, when: float | None
+        self, sock: _socket.socket | None, events: int, wait: Wait[Any] | None, when: float | None
     ) -> None:
         self.sock = sock
         self.events = events
@@ -72,13 +72,13 @@ class _Trap:
         return (yield self)
 
 
-def readable(sock: socket.socket, timeout: float) -> _Trap:
+def readable(sock: _socket.socket, timeout: float) -> _Trap:
     """``await readable(sock, seconds)``: until ``sock`` has data (or EOF, or an error);
     ``TimeoutError`` after ``seconds``."""
     return _Trap(sock, READ, None, time.monotonic() + timeout)
 
 
-def writable(sock: socket.socket, timeout: float) -> _Trap:
+def writable(sock: _socket.socket, timeout: float) -> _Trap:
     """``await writable(sock, seconds)``: until ``sock`` can take more (or a connect ended)."""
     return _Trap(sock, WRITE, None, time.monotonic() + timeout)
 
@@ -212,7 +212,7 @@ class Loop:
         self._order = itertools.count()
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
         self._calls_lock = threading.Lock()
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r, self._wake_w = _socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, READ, None)

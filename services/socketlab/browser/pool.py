@@ -13,10 +13,10 @@ DNS answers; the first connection's entry carries the DNS time, later ones repor
 
 from __future__ import annotations
 
+import _socket  # not socket: see transport
 import collections
 import contextlib
 import itertools
-import socket
 import threading
 import time
 from collections.abc import Collection
@@ -290,7 +290,7 @@ class ConnectionPool:
         for conn in list(self.opened):
             if not conn.closed:
                 with contextlib.suppress(OSError):
-                    conn.sock.shutdown(socket.SHUT_RDWR)
+                    conn.sock.shutdown(_socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Close every idle connection; connections still leased are closed on release."""

@@ -13,10 +13,14 @@ one thread), bounded by the read timeout and the page's deadline: see :mod:`.bro
 
 from __future__ import annotations
 
+# _socket, the C module, not socket (here, in loop and in pool): socket.py adds its enums
+# (AddressFamily, SocketKind, MsgFlag, AddressInfo), built at import for nothing the browser
+# shows, some 15 million instructions, 5 ms, of a page load's start to exit (issue 17). The
+# socket type, functions, constants and exceptions are socket.py's own, less the enums.
+import _socket
 import contextlib
 import errno
 import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 
@@ -50,8 +54,8 @@ def is_ip_literal(host: str) -> bool:
 def literal_address(host: str, port: int) -> list[tuple[int, Address]]:
     """The answer for an IP address (see :func:`is_ip_literal`): itself."""
     if ":" in host:
-        return [(socket.AF_INET6, (host, port, 0, 0))]
-    return [(socket.AF_INET, (host, port))]
+        return [(_socket.AF_INET6, (host, port, 0, 0))]
+    return [(_socket.AF_INET, (host, port))]
 
 
 def system_resolver(host: str, port: int) -> list[tuple[int, Address]]:
@@ -62,7 +66,7 @@ def system_resolver(host: str, port: int) -> list[tuple[int, Address]]:
     """
     if is_ip_literal(host):
         return literal_address(host, port)
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = _socket.getaddrinfo(host, port, type=_socket.SOCK_STREAM)
     return [(family, sockaddr) for family, _type, _proto, _name, sockaddr in infos]
 
 
@@ -70,7 +74,7 @@ def resolve(resolver: Resolver, host: str, port: int) -> list[tuple[int, Address
     """Addresses for ``host``; :class:`~.errors.UnknownHost` with the resolver's reason."""
     try:
         addresses = list(resolver(host, port))
-    except socket.gaierror as exc:
+    except _socket.gaierror as exc:
         raise errors.UnknownHost(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
     except (OSError, UnicodeError) as exc:
         raise errors.UnknownHost(f"cannot resolve {host!r}: {exc}") from None
@@ -85,7 +89,7 @@ class Connection:
     carried."""
 
     id: int
-    sock: socket.socket
+    sock: _socket.socket
     host: str
     port: int
     remote: tuple[str, int]
@@ -106,7 +110,7 @@ class Connection:
         if self.closed:
             return True
         try:
-            self.sock.recv(1, socket.MSG_PEEK)
+            self.sock.recv(1, _socket.MSG_PEEK)
         except BlockingIOError:
             return False  # nothing pending: the connection is as we left it
         except OSError:
@@ -136,13 +140,13 @@ async def connect(
     for family, sockaddr in addresses:
         where = _show(sockaddr)
         step = deadline.bound(timeout)
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
             code = sock.connect_ex(sockaddr)
             if code == errno.EINPROGRESS:
                 await writable(sock, step)  # the handshake ended, one way or the other
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                code = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
             if code:
                 raise OSError(code, os.strerror(code))  # ECONNREFUSED: ConnectionRefusedError
         except TimeoutError:
@@ -163,7 +167,7 @@ async def connect(
             sock.close()
             raise
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             local = sock.getsockname()
             remote = sock.getpeername()
         except OSError as exc:
@@ -293,7 +297,7 @@ async def exchange(
 
 
 async def _wait(
-    ready: Callable[[socket.socket, float], _Trap],
+    ready: Callable[[_socket.socket, float], _Trap],
     conn: Connection,
     read_timeout: float,
     deadline: Deadline,
