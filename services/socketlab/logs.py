@@ -11,7 +11,6 @@ import atexit
 import logging
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -22,7 +21,10 @@ from .settings import Setting
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
     import asyncio  # only for the annotation: the servers without a loop never import asyncio
+    import signal as _signal  # the same functions, typed: typeshed has no _signal
     from typing import Final, TextIO
+else:
+    import _signal  # not signal, whose enums cost every start: see socketlab.browser.cli
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -207,7 +209,7 @@ class AccessWriter:
     def _flusher(self) -> None:
         # Signals stay with the threads that handle them (a prefork worker waits for SIGTERM in
         # a thread of its own, with it blocked everywhere else).
-        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
         wake = self._wake
         while True:
             wake.wait()

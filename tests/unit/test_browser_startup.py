@@ -37,6 +37,7 @@ HEAVY = [
     "zipfile",
     "html.parser",  # browser.htmlscan reads the pages html.parser would (it, for the others)
     "_markupbase",
+    "signal",  # _signal: the same handlers without signal.py's enums (browser.cli, logs)
     "socket",  # _socket: the same sockets without socket.py's enums (browser.transport)
     "urllib.parse",  # urls reads plain URLs and references itself (urllib for the others)
     "ipaddress",  # urllib.parse imports it; urls.is_ip_address reads IPv4 itself

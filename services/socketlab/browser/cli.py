@@ -21,7 +21,6 @@ import itertools
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -60,6 +59,13 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
     Args: TypeAlias = argparse.Namespace | SimpleNamespace  # settings.load or scan_plain
+
+    import signal as _signal  # the same functions, typed: typeshed has no _signal
+else:
+    # _signal, the C module, not signal: signal.py wraps it in enums (Signals, Handlers,
+    # Sigmasks), some 3 million instructions at every start (issue 17); the handlers, the
+    # signal numbers and what signal() returns are the same, less the enums.
+    import _signal
 
 log = logging.getLogger("socketlab.browser")
 
@@ -381,12 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     run = Run(args, scenarios)
     handler = _stopper(run.stop)
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: _signal.signal(sig, handler) for sig in (_signal.SIGTERM, _signal.SIGINT)}
     try:
         return run.run()
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            _signal.signal(sig, old)
 
 
 def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
