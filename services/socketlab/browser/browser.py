@@ -98,6 +98,31 @@ class Fetch:
     queued: float = 0.0  # perf_counter() when its task was created (0: not queued)
     queued_wall: float = 0.0  # the same moment as time.time(), the entry's start
 
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        method: str,
+        url: URL,
+        kind: str,
+        initiator: str = "",
+        body: bytes = b"",
+        content_type: str | None = None,
+        optional: bool = False,
+        status_expected: bool = False,
+        queued: float = 0.0,
+        queued_wall: float = 0.0,
+    ) -> None:
+        values = self.__dict__  # frozen: past its __setattr__
+        values["method"] = method
+        values["url"] = url
+        values["kind"] = kind
+        values["initiator"] = initiator
+        values["body"] = body
+        values["content_type"] = content_type
+        values["optional"] = optional
+        values["status_expected"] = status_expected
+        values["queued"] = queued
+        values["queued_wall"] = queued_wall
+
 
 @record
 class _Load:

@@ -123,6 +123,15 @@ class Reference:
     url: str
     kind: str
 
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        url: str,
+        kind: str,
+    ) -> None:
+        values = self.__dict__  # frozen: past its __setattr__
+        values["url"] = url
+        values["kind"] = kind
+
 
 @record
 class PageResources:

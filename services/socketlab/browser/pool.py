@@ -50,6 +50,20 @@ class Lease:
     dns_ms: float = -1.0
     connect_ms: float = -1.0
 
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        conn: Connection,
+        reused: bool,
+        blocked_ms: float,
+        dns_ms: float = -1.0,
+        connect_ms: float = -1.0,
+    ) -> None:
+        self.conn = conn
+        self.reused = reused
+        self.blocked_ms = blocked_ms
+        self.dns_ms = dns_ms
+        self.connect_ms = connect_ms
+
 
 class ConnectionPool:
     """Connections by (host, port): at most ``max_per_host`` open at once for each.

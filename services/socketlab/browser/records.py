@@ -6,7 +6,7 @@ so the three always agree. Times are milliseconds; -1 means "did not happen" (HA
 
 from __future__ import annotations
 
-from ..structs import field, record
+from ..structs import MISSING, field, record
 from .errors import BrowserError
 
 
@@ -20,6 +20,22 @@ class Timings:
     send: float = 0.0
     wait: float = 0.0  # request sent -> first byte of the response
     receive: float = 0.0  # first byte -> last byte
+
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        blocked: float = -1.0,
+        dns: float = -1.0,
+        connect: float = -1.0,
+        send: float = 0.0,
+        wait: float = 0.0,
+        receive: float = 0.0,
+    ) -> None:
+        self.blocked = blocked
+        self.dns = dns
+        self.connect = connect
+        self.send = send
+        self.wait = wait
+        self.receive = receive
 
     @property
     def total(self) -> float:
@@ -62,6 +78,64 @@ class Entry:
     retried: bool = False
     redirect_to: str = ""
     error: BrowserError | None = None
+
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        id: int,
+        page_id: str,
+        method: str,
+        url: str,
+        kind: str,
+        initiator: str = "",
+        optional: bool = False,
+        status_expected: bool = False,
+        started: float = 0.0,
+        request_headers: list[tuple[str, str]] = MISSING,
+        request_body: bytes = b"",
+        request_bytes: int = 0,
+        status: int = 0,
+        reason: str = "",
+        http_version: str = "HTTP/1.1",
+        response_headers: list[tuple[str, str]] = MISSING,
+        body: bytes = b"",
+        head_bytes: int = -1,
+        wire_bytes: int = 0,
+        timings: Timings = MISSING,
+        remote: tuple[str, int] | None = None,
+        local: tuple[str, int] | None = None,
+        connection_id: int | None = None,
+        reused: bool = False,
+        retried: bool = False,
+        redirect_to: str = "",
+        error: BrowserError | None = None,
+    ) -> None:
+        self.id = id
+        self.page_id = page_id
+        self.method = method
+        self.url = url
+        self.kind = kind
+        self.initiator = initiator
+        self.optional = optional
+        self.status_expected = status_expected
+        self.started = started
+        self.request_headers = [] if request_headers is MISSING else request_headers
+        self.request_body = request_body
+        self.request_bytes = request_bytes
+        self.status = status
+        self.reason = reason
+        self.http_version = http_version
+        self.response_headers = [] if response_headers is MISSING else response_headers
+        self.body = body
+        self.head_bytes = head_bytes
+        self.wire_bytes = wire_bytes
+        self.timings = Timings() if timings is MISSING else timings
+        self.remote = remote
+        self.local = local
+        self.connection_id = connection_id
+        self.reused = reused
+        self.retried = retried
+        self.redirect_to = redirect_to
+        self.error = error
 
     @property
     def content_type(self) -> str:

@@ -196,6 +196,34 @@ class Reply:
     wait_ms: float
     receive_ms: float
 
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        status: int,
+        reason: str,
+        version: str,
+        headers: Headers,
+        body: bytes,
+        head_bytes: int,
+        wire_bytes: int,
+        keep_alive: bool,
+        request_bytes: int,
+        send_ms: float,
+        wait_ms: float,
+        receive_ms: float,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.body = body
+        self.head_bytes = head_bytes
+        self.wire_bytes = wire_bytes
+        self.keep_alive = keep_alive
+        self.request_bytes = request_bytes
+        self.send_ms = send_ms
+        self.wait_ms = wait_ms
+        self.receive_ms = receive_ms
+
 
 @record
 class Progress:
@@ -204,6 +232,16 @@ class Progress:
     sent_at: float = 0.0
     first_byte_at: float = 0.0
     received: int = 0
+
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        sent_at: float = 0.0,
+        first_byte_at: float = 0.0,
+        received: int = 0,
+    ) -> None:
+        self.sent_at = sent_at
+        self.first_byte_at = first_byte_at
+        self.received = received
 
 
 async def exchange(

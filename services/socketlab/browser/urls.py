@@ -58,6 +58,21 @@ class URL:
     query: str = ""
     scheme: str = "http"
 
+    def __init__(  # written out: one per request, as fast as generated code
+        self,
+        host: str,
+        port: int,
+        path: str,
+        query: str = "",
+        scheme: str = "http",
+    ) -> None:
+        values = self.__dict__  # frozen: past its __setattr__
+        values["host"] = host
+        values["port"] = port
+        values["path"] = path
+        values["query"] = query
+        values["scheme"] = scheme
+
     @property
     def target(self) -> str:
         """The request-target in origin-form (RFC 9112 §3.2.1): path and query."""
