@@ -16,12 +16,16 @@ A line looks like this (one line in the log; wrapped here)::
 
 The ledger is on by default; every service has the setting ``ledger`` (``--no-ledger``,
 ``SOCKETLAB_LEDGER=0``) to turn it off, and :func:`configure` applies it.
+
+Importing this module does not import :mod:`logging`: the browser's ``--json`` page load writes
+its lines to stderr itself (:class:`_StderrLines`, the very text logging's handler wrote), and
+imports logging only if it logs something else (issue 17). Everywhere else the ``ledger`` logger
+(:data:`LOGGER`) is made at its first use, and writes as before.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import threading
@@ -34,9 +38,10 @@ from .structs import field, record
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
-    from typing import Any, Final, TextIO
+    import logging
+    from typing import Any, Final
 
-LOGGER: Final = logging.getLogger("ledger")
+    LOGGER: logging.Logger  # made by _make_logger at its first use: see __getattr__ below
 
 SETTING: Final = Setting(
     "ledger",
@@ -48,40 +53,78 @@ SETTING: Final = Setting(
 _service = "-"
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time of each line (tests replace it)."""
+_logger: logging.Logger | None = None  # the "ledger" logger, once _make_logger made it
 
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
 
-    @stream.setter
-    def stream(self, _value: TextIO) -> None:
-        pass
+def _make_logger() -> logging.Logger:
+    global _logger
+    import logging
+
+    _logger = logging.getLogger("ledger")
+    return _logger
+
+
+if not TYPE_CHECKING:  # for mypy, LOGGER is the attribute declared above
+
+    def __getattr__(name: str) -> Any:
+        """``ledger.LOGGER``: the ``ledger`` logger, made (logging imported) when first asked."""
+        if name == "LOGGER":
+            return _logger or _make_logger()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _StderrLines:
+    """The ledger's lines on stderr, written as logging's ``StreamHandler`` with ``LOG_FORMAT``
+    wrote them -- the same text, one write and flush per line -- without importing logging.
+
+    Writes to whatever ``sys.stderr`` is at the time of each line (tests replace it).
+    """
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self._lock = threading.Lock()  # a line at a time, as the handler's lock made it
+
+    def write(self, message: str) -> None:
+        line = f"{logs.asctime(time.time())} INFO ledger {message}\n"
+        with self._lock:
+            try:
+                stream = sys.stderr
+                stream.write(line)
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # stderr closed or gone (logging's handleError printed nothing there either)
+
+
+_stderr: _StderrLines | None = None
+"""Set by ``configure(to_stderr=True)``: the lines go there, not to the logger."""
 
 
 def configure(service: str, enabled: bool = True, *, to_stderr: bool = False) -> None:
     """Name the service the lines are for, and turn the ledger on or off for this process.
 
     The lines go where the service's other logs go (stdout), or to stderr with ``to_stderr``
-    (the browser's ``--json`` output owns stdout).
+    (the browser's ``--json`` output owns stdout), then written without logging.
     """
-    global _service  # one service per process, set once by its main()
+    global _service, _stderr  # one service per process, set once by its main()
     _service = service
-    LOGGER.disabled = not enabled
-    # Its own level: a service that logs only warnings (the browser) still writes its ledger.
-    LOGGER.setLevel(logging.INFO)
     if to_stderr:
-        handler = _Stderr()
-        handler.setFormatter(logging.Formatter(logs.LOG_FORMAT))
-        LOGGER.handlers[:] = [handler]
-    else:
-        LOGGER.handlers[:] = []
-    LOGGER.propagate = not to_stderr
+        _stderr = _StderrLines(enabled)
+        return
+    _stderr = None
+    logger = _logger or _make_logger()
+    logger.disabled = not enabled
+    # Its own level: a service that logs only warnings (the browser) still writes its ledger.
+    logger.setLevel(logs.INFO)
+    logger.handlers[:] = []
+    logger.propagate = True
 
 
 def enabled() -> bool:
-    return not LOGGER.disabled and LOGGER.isEnabledFor(logging.INFO)
+    stderr = _stderr
+    if stderr is not None:
+        return stderr.on
+    logger = _logger or _make_logger()
+    return not logger.disabled and logger.isEnabledFor(logs.INFO)
 
 
 def show(addr: tuple[Any, ...] | None) -> str:
@@ -128,11 +171,16 @@ def write(kind: str, role: str, fields: dict[str, Any]) -> None:
     text = _ENCODER.encode(line)
     # A line per connection, so per request without keep-alive: through logging's record, its
     # lock and a write(2) each, it cost a prefork worker as much as the request itself.
-    fast = logs.ACCESS.target(LOGGER)
+    stderr = _stderr
+    if stderr is not None:
+        stderr.write(text)
+        return
+    logger = _logger or _make_logger()
+    fast = logs.ACCESS.target(logger)
     if fast is not None:
-        fast.write(text, LOGGER.name)
+        fast.write(text, logger.name)
     else:
-        LOGGER.info("%s", text)
+        logger.info("%s", text)
 
 
 @record

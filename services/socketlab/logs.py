@@ -3,12 +3,16 @@
 Anything that came from the network (a request target, a header, a nickname, a datagram) goes
 through :func:`printable` before it reaches a log line, so a peer cannot forge log lines with
 CR/LF or drive the operator's terminal with escape sequences.
+
+Importing this module does not import :mod:`logging` (with it come traceback, linecache,
+tokenize, textwrap, string, weakref, warnings: some 30 million instructions, issue 17): the
+browser's ``--json`` page load writes its ledger lines without it (see :mod:`socketlab.ledger`).
+:func:`setup` imports it, as does everything that logs a record.
 """
 
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import re
 import sys
@@ -21,6 +25,7 @@ from .settings import Setting
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
     import asyncio  # only for the annotation: the servers without a loop never import asyncio
+    import logging
     import signal as _signal  # the same functions, typed: typeshed has no _signal
     from typing import Final, TextIO
 else:
@@ -55,12 +60,18 @@ def printable(data: bytes | str, limit: int = 200) -> str:
 def setup(level: str = "info") -> None:
     """Log to stdout (what `docker logs` shows), one line per record; access lines go through
     :data:`ACCESS` (batched, see :class:`AccessWriter`) as long as this handler is the only one."""
-    handler = _Handler(sys.stdout)
+    import logging
+
+    handler = _stdout_handler(sys.stdout)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     ACCESS.attach(handler)
+
+
+INFO: Final = 20
+"""``logging.INFO``, without importing logging for it (its value is fixed by the docs)."""
 
 
 ACCESS_LOGGER: Final = "socketlab.access"
@@ -75,18 +86,38 @@ MAX_PENDING: Final = 4096
 e.g. a pipe nobody drains, then slows requests down as before instead of growing memory)."""
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """stdout's handler: before a record's line, the access lines logged before it."""
+def _stdout_handler(stream: TextIO) -> logging.StreamHandler[TextIO]:
+    """stdout's handler: before a record's line, the access lines logged before it. (Its class
+    is made here, at setup's call, so that importing this module does not import logging.)"""
+    import logging
 
-    def emit(self, record: logging.LogRecord) -> None:
-        ACCESS.drain_into(self.stream)  # under this handler's lock (Handler.handle holds it)
-        super().emit(record)
+    class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+        def emit(self, record: logging.LogRecord) -> None:
+            ACCESS.drain_into(self.stream)  # under this handler's lock (Handler.handle holds it)
+            super().emit(record)
+
+    return _Handler(stream)
 
 
 _DIGITS = "0123456789"
 _MILLIS: Final = [f",{a}{b}{c}" for a in _DIGITS for b in _DIGITS for c in _DIGITS]
 """The ``,mmm`` of ``asctime`` for each millisecond: a lookup instead of a format per line
 (built from digits: a thousand ``:03d`` formats cost 3.5M instructions at every start)."""
+
+
+# The last whole second formatted and its text, as one tuple: threads swap it, never half of it.
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
+def asctime(now: float) -> str:
+    """``now`` (a ``time.time()``) as ``%(asctime)s`` shows it with logging's default Formatter
+    (``2026-12-01 21:40:02,118``, local time), its text up to the second made once a second."""
+    second = int(now)
+    cached, text = _second[0]
+    if cached != second:
+        text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        _second[0] = (second, text)
+    return text + _MILLIS[int((now - second) * 1000)]  # logging's msecs, as asctime shows it
 
 
 class AccessWriter:
@@ -113,11 +144,10 @@ class AccessWriter:
     """
 
     def __init__(self) -> None:
-        self._handler: _Handler | None = None
-        self._root = logging.getLogger()
-        self._logger = logging.getLogger(ACCESS_LOGGER)
-        self._second = -1
-        self._prefix = ""
+        self._handler: logging.StreamHandler[TextIO] | None = None
+        # The loggers target() checks, set by attach(): logging is imported by then.
+        self._root: logging.Logger | None = None
+        self._logger: logging.Logger | None = None
         self._pending: deque[str] = deque()  # append and popleft are atomic: no lock
         self._dirty = False
         self._wake = threading.Event()
@@ -130,28 +160,35 @@ class AccessWriter:
         self.flush()
         self._loop = loop
 
-    def attach(self, handler: _Handler) -> None:
+    def attach(self, handler: logging.StreamHandler[TextIO]) -> None:
+        import logging
+
         self.flush()
+        self._root = logging.getLogger()
+        self._logger = logging.getLogger(ACCESS_LOGGER)
         self._handler = handler
 
     def target(self, logger: logging.Logger | None = None) -> AccessWriter | None:
         """Self when the fast path writes exactly what logging would for an INFO record of
         ``logger`` (the access logger when None; see the class docstring), else None."""
+        handler = self._handler
+        root = self._root
+        if handler is None or root is None:
+            return None  # not attached: nothing to write to (and logging perhaps not imported)
         if logger is None:
             logger = self._logger
-        handler = self._handler
-        root_handlers = self._root.handlers
+            assert logger is not None  # set with root by attach
+        root_handlers = root.handlers
         if (
-            handler is None
-            or len(root_handlers) != 1
+            len(root_handlers) != 1
             or root_handlers[0] is not handler
             or logger.handlers
             or not logger.propagate
             or logger.filters
-            or self._root.filters
+            or root.filters
             or handler.filters
-            or handler.level > logging.INFO
-            or not logger.isEnabledFor(logging.INFO)  # False too for a disabled logger
+            or handler.level > INFO
+            or not logger.isEnabledFor(INFO)  # False too for a disabled logger
         ):
             return None
         return self
@@ -159,14 +196,8 @@ class AccessWriter:
     def write(self, message: str, name: str = ACCESS_LOGGER) -> None:
         """Queue one INFO line of the logger ``name`` (``message`` is what logging's
         ``%(message)s`` would be); only for a logger :meth:`target` accepted."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-            self._second = second
         pending = self._pending
-        millis = _MILLIS[int((now - second) * 1000)]  # logging's msecs, as its asctime shows it
-        pending.append(f"{self._prefix}{millis} INFO {name} {message}\n")
+        pending.append(f"{asctime(time.time())} INFO {name} {message}\n")
         if len(pending) > MAX_PENDING:
             self.flush()
         elif not self._dirty:

@@ -16,9 +16,11 @@ def _ledger_as_it_was() -> Iterator[None]:
 
     A main() run in-process (the browser's CLI tests) points the root logger at that test's
     captured stdout and sets the ledger's own level to INFO; the ledger lines of later tests'
-    servers would then be written to a closed stream ("--- Logging error ---").
+    servers would then be written to a closed stream ("--- Logging error ---"); with --json,
+    they would go to stderr, not to the logger.
     """
     yield
+    ledger._stderr = None  # the browser's --json main() writes the lines to stderr itself
     ledger.LOGGER.setLevel(logging.NOTSET)
     ledger.LOGGER.handlers[:] = []
     ledger.LOGGER.propagate = True

@@ -7,10 +7,13 @@ relay where there was one, and say where an address changed."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 from scripts import ledger_table
 
-from socketlab import ledger
+from socketlab import ledger, logs
 from socketlab.browser.cli import main as browser_main
 from socketlab.impair.relay import ProxySpec, TcpProxy
 from socketlab.listener import open_listener
@@ -76,6 +79,45 @@ def test_the_ledger_can_be_turned_off(caplog: pytest.LogCaptureFixture) -> None:
         ledger.configure("x", enabled=True)
         ledger.Tally(("127.0.0.1", 1), ("127.0.0.1", 3)).close()
     assert [line["remote"] for line in lines(caplog)] == ["127.0.0.1:3"]
+
+
+@pytest.mark.parametrize(
+    "now", [1764633600.9996, 1764633601.0, 1764633601.0005, 1764633601.4567891, 1764633659.999]
+)
+def test_a_line_on_stderr_is_the_line_logging_wrote(
+    now: float, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The browser's --json writes its ledger to stderr without logging (configure(to_stderr)):
+    # the text must be what logging's StreamHandler with LOG_FORMAT wrote there, time and all.
+    monkeypatch.setattr(time, "time", lambda: now)
+    monkeypatch.setattr(time, "time_ns", lambda: round(now * 1e9))  # LogRecord's on 3.13
+    monkeypatch.setattr(time, "monotonic", lambda: 50.0)
+    ledger.configure("browser", to_stderr=True)
+    ledger.Tally(("127.0.0.1", 1), ("127.0.0.1", 2), role="client", thread="loop").close()
+    ledger.Tally(("127.0.0.1", 3), ("127.0.0.1", 2), role="client", thread="loop").close()
+    written = capsys.readouterr()
+    assert written.out == ""
+
+    expected = io.StringIO()
+    handler = logging.StreamHandler(expected)
+    handler.setFormatter(logging.Formatter(logs.LOG_FORMAT))
+    for local in ("127.0.0.1:1", "127.0.0.1:3"):
+        fields: dict[str, object] = {"ledger": "tcp", "service": "browser", "role": "client"}
+        fields |= {"pid": os.getpid(), "thread": "loop", "local": local, "remote": "127.0.0.1:2"}
+        fields |= {"requests": 0, "bytes_in": 0, "bytes_out": 0}
+        fields |= {"start": ledger.stamp(now), "duration_ms": 0.0}
+        record = logging.LogRecord(
+            "ledger", logging.INFO, __file__, 1, "%s", (json.dumps(fields),), None
+        )
+        handler.emit(record)
+    assert written.err == expected.getvalue()
+
+
+def test_the_ledger_on_stderr_can_be_turned_off(capsys: pytest.CaptureFixture[str]) -> None:
+    ledger.configure("browser", enabled=False, to_stderr=True)  # --json --no-ledger
+    assert not ledger.enabled()
+    ledger.Tally(("127.0.0.1", 1), ("127.0.0.1", 2)).close()
+    assert capsys.readouterr() == ("", "")
 
 
 @pytest.fixture
