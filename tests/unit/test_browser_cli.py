@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import time
@@ -14,7 +16,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from socketlab.browser import liveness, scenario
+from socketlab import logs
+from socketlab.browser import cli, liveness, scenario
 from socketlab.browser.cli import main
 from tests.support.inprocess_servers import threaded_web
 from tests.support.paths import REPO
@@ -343,3 +346,30 @@ def test_heartbeat_health(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "last page or visit finished 100 s ago" in capsys.readouterr().err
     assert liveness.main([str(beat)]) == 2
     assert liveness.main([str(beat), "x"]) == 2
+
+
+def test_an_unexpected_failure_is_logged_with_its_traceback_under_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With --json, logging is set up at the first record that passes the level (cli.log): an
+    # exception in a visit must still come out as logging's ERROR line and the traceback.
+    def broken(_run: object, _number: int) -> list[object]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli.Run, "visit", broken)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        assert main(["--json", "http://127.0.0.1:9/"]) == 1
+        logs.ACCESS.flush()
+    finally:
+        logs.ACCESS._handler = None
+        root.handlers[:], root.level = saved
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR socketlab.browser visit 1 failed "
+        r"unexpectedly\nTraceback \(most recent call last\):\n",
+        out,
+        re.MULTILINE,
+    ), out
+    assert out.endswith("RuntimeError: boom\n")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,7 +64,18 @@ runpy.run_module("socketlab.browser", run_name="__main__")
 """
 
 
+# What a plain --json page load must not import either: its ledger lines go to stderr without
+# logging (socketlab.ledger), and logging is imported at the first record the level lets through
+# (browser.cli's log). These come with logging; the table's ledger goes through it (to stdout).
+LOGGING = ["logging", "traceback", "linecache", "tokenize", "textwrap", "string", "weakref"]
+
+
 def _modules_of_a_run(*args: str) -> tuple[int, set[str]]:
+    done, modules = _probe(*args)
+    return done.returncode, modules
+
+
+def _probe(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "services"))
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
@@ -74,7 +87,7 @@ def _modules_of_a_run(*args: str) -> tuple[int, set[str]]:
         check=False,
     )
     modules = json.loads(done.stderr.strip().splitlines()[-1])
-    return done.returncode, set(modules)
+    return done, set(modules)
 
 
 @pytest.mark.parametrize("flags", [[], ["--json"]], ids=["table", "json"])
@@ -84,6 +97,40 @@ def test_a_page_load_imports_nothing_heavy(flags: list[str]) -> None:
     assert code == 0
     assert {"socketlab.browser.browser", "socketlab.browser.report"} <= modules  # it loaded
     assert sorted(m for m in HEAVY if m in modules) == []
+
+
+def test_a_json_page_load_imports_no_logging() -> None:
+    with threaded_web() as base:
+        done, modules = _probe("--json", "--total-timeout", "30", f"{base}/index.html")
+    assert done.returncode == 0
+    assert "socketlab.browser.report" in modules  # it loaded
+    assert sorted(m for m in LOGGING if m in modules) == []
+    assert " INFO ledger {" in done.stderr  # and its ledger was written all the same
+
+
+LOG_LINE = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+
+
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--heartbeat", "{missing}/beat"], "WARNING socketlab.browser cannot write heartbeat "),
+        (["--har", "{missing}/page.har"], "ERROR socketlab.browser cannot write HAR "),
+        (["--log-level", "info"], "INFO socketlab.browser visit 1/1: 1 pages, "),
+    ],
+    ids=["warning", "error", "info"],
+)
+def test_a_json_run_that_logs_imports_logging_then(
+    flags: list[str], line: str, tmp_path: Path
+) -> None:
+    # The record goes where logs.setup sends every record, stdout, in logging's format.
+    flags = [f.format(missing=tmp_path / "missing") for f in flags]
+    with threaded_web() as base:
+        done, modules = _probe("--json", *flags, "--total-timeout", "30", f"{base}/index.html")
+    assert "logging" in modules
+    assert re.search(LOG_LINE + re.escape(line), done.stdout, re.MULTILINE), done.stdout
+    (page,) = [x for x in done.stdout.splitlines() if x.startswith("{")]
+    assert json.loads(page)["ok"]  # the page's JSON is there too
 
 
 def test_the_probe_sees_what_a_run_imports() -> None:
@@ -109,7 +156,7 @@ def _browser_process(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_fast_exit_loses_no_output() -> None:
     # cli.exit_fast skips the interpreter's teardown: the page's JSON (stdout) and the ledger's
-    # line per connection (stderr, through logging's handler) must all be out by then.
+    # line per connection (stderr, written by socketlab.ledger itself) must all be out by then.
     with threaded_web() as base:
         done = _browser_process("--json", "--total-timeout", "30", f"{base}/index.html")
     assert done.returncode == 0, done.stderr

@@ -19,7 +19,6 @@ from __future__ import annotations
 import atexit
 import itertools
 import json
-import logging
 import os
 import sys
 import threading
@@ -53,6 +52,7 @@ from .report import format_page, page_to_dict
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
     import argparse
+    import logging
     from types import SimpleNamespace
     from typing import Final, NoReturn, TypeAlias
 
@@ -67,7 +67,67 @@ else:
     # signal numbers and what signal() returns are the same, less the enums.
     import _signal
 
-log = logging.getLogger("socketlab.browser")
+
+class _LazyLog:
+    """The browser's logger, ``socketlab.browser``: with ``--json``, logging is imported and
+    set up (:func:`socketlab.logs.setup`) at the first record the log level lets through.
+
+    A page load logs nothing at the default level (warning): its ledger lines go to stderr
+    without logging (:mod:`socketlab.ledger`), and importing logging cost every run some 19
+    million instructions, a tenth of a page load's (issue 17, callgrind). Without ``--json``
+    logging is set up at once, as before: the ledger's lines go through it to stdout.
+    """
+
+    _NAME: Final = "socketlab.browser"
+    _LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40}  # logging's numbers
+
+    def __init__(self) -> None:
+        self._level: str | None = None  # None: logging as the process has it (no main())
+        self._logger: logging.Logger | None = None
+
+    def setup(self, level: str, *, now: bool) -> None:
+        """Log at ``level``: set logging up ``now``, or at the first record that passes."""
+        self._level = level
+        self._logger = None
+        if now:
+            self._get()
+
+    def _get(self) -> logging.Logger:
+        if self._logger is None:
+            import logging
+
+            if self._level is not None:
+                logs.setup(self._level)
+            self._logger = logging.getLogger(self._NAME)
+        return self._logger
+
+    def _passes(self, levelno: int) -> bool:
+        """Whether a record of ``levelno`` may get past the level. Before logging is set up the
+        setting decides, as the root logger's level would then; after it, logging decides."""
+        if self._logger is not None or self._level is None:
+            return True
+        return levelno >= self._LEVELS[self._level]
+
+    # stacklevel=2: the record's caller is the browser's code, not these methods.
+    def info(self, msg: str, *args: object) -> None:
+        if self._passes(20):
+            self._get().info(msg, *args, stacklevel=2)
+
+    def warning(self, msg: str, *args: object) -> None:
+        if self._passes(30):
+            self._get().warning(msg, *args, stacklevel=2)
+
+    def error(self, msg: str, *args: object) -> None:
+        if self._passes(40):
+            self._get().error(msg, *args, stacklevel=2)
+
+    def exception(self, msg: str, *args: object) -> None:
+        """An error with the exception being handled (call it in an ``except`` block)."""
+        if self._passes(40):
+            self._get().exception(msg, *args, stacklevel=2)
+
+
+log: Final = _LazyLog()
 
 PROG: Final = "python3 -m socketlab.browser"
 
@@ -364,7 +424,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logs.setup(args.log_level)
+    log.setup(args.log_level, now=not args.json)
     ledger.configure("browser", args.ledger, to_stderr=args.json)
     if not args.urls and not args.scenario:
         return _usage_error("give at least one URL or --scenario FILE")
@@ -410,7 +470,8 @@ def exit_fast(code: int) -> NoReturn:
     object and the collector's last pass) took about a tenth of its instructions: some 28
     million of 330 on the 100-resource page (issue 17, ``callgrind``). Nothing of it is output.
     What an exit must still do is done first, as ``sys.exit`` would: the ``atexit`` handlers
-    (logging's shutdown, which flushes the ledger's handler; the access writer's flush) and a
+    (the access writer's flush; logging's shutdown where logging was imported: the ledger's
+    lines on stderr with ``--json`` are written and flushed one by one) and a
     flush of stdout and stderr. When that cannot be the whole exit -- a thread that is not a
     daemon still runs (``sys.exit`` would wait for it), or a flush fails (a closed pipe, which
     ``sys.exit`` reports) -- this is ``sys.exit(code)``, with its teardown.
