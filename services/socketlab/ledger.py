@@ -25,14 +25,13 @@ imports logging only if it logs something else (issue 17). Everywhere else the `
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 
-from . import logs
+from . import jsontext, logs
 from .settings import Setting
 from .structs import field, record
 
@@ -154,9 +153,6 @@ def stamp(wall: float) -> str:
     return f"{text}.{micros // 1000:03d}Z"
 
 
-_ENCODER: Final = json.JSONEncoder(separators=(", ", ": "))
-"""One encoder: json.dumps with arguments builds a new one for every line."""
-
 _pid = [os.getpid()]  # getpid(2) once per process, not per line
 os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
@@ -168,7 +164,7 @@ def write(kind: str, role: str, fields: dict[str, Any]) -> None:
     line = {"ledger": kind, "service": _service, "role": role, "pid": _pid[0]}
     line.setdefault("thread", threading.current_thread().name)
     line.update(fields)
-    text = _ENCODER.encode(line)
+    text = jsontext.dumps(line)  # json.dumps's text, without importing json (and re)
     # A line per connection, so per request without keep-alive: through logging's record, its
     # lock and a write(2) each, it cost a prefork worker as much as the request itself.
     stderr = _stderr

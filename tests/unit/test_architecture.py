@@ -31,6 +31,7 @@ CORE = frozenset(
         "status",
         "ledger",
         "structs",
+        "jsontext",
     }
 )
 """Shared by every service; imports only the standard library and other core modules."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import os
 import sys
 import threading
@@ -26,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
-from .. import ledger, logs, settings
+from .. import jsontext, ledger, logs, settings
 from ..settings import Setting
 from ..structs import replace
 
@@ -314,7 +313,7 @@ class Run:
         if self.args.json:
             doc = page_to_dict(page)
             doc["visit"] = visit
-            print(json.dumps(doc), flush=True)
+            print(jsontext.dumps(doc), flush=True)
         else:
             print(format_page(page) + "\n", flush=True)
 
