@@ -25,11 +25,11 @@ from __future__ import annotations
 import _socket  # not socket: see transport
 import collections
 import contextlib
-import heapq
 import itertools
-import selectors
+import select
 import threading
 import time
+from _heapq import heappop, heappush  # heapq's own C functions, without heapq.py's import
 from collections.abc import Callable, Coroutine, Generator
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
@@ -45,8 +45,55 @@ else:  # at run time a type parameter is only written, never looked at
 
     T = "T"
 
-READ: Final = selectors.EVENT_READ
-WRITE: Final = selectors.EVENT_WRITE
+READ: Final = select.POLLIN
+WRITE: Final = select.POLLOUT
+
+
+class _Poll:
+    """poll(2) over the loop's sockets, each with its data: what ``selectors.PollSelector``
+    did here, without importing selectors (with math and its classes: some 2.5 million
+    instructions at every start, issue 17). An error or a hang-up on a socket wakes whoever
+    waits on it, whatever it waits for, as it did with the selector."""
+
+    __slots__ = ("_data", "_fds", "_poll")
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self._fds: dict[_socket.socket, int] = {}  # the descriptor each had when registered
+        self._data: dict[int, Any] = {}
+
+    def register(self, sock: _socket.socket, events: int, data: Any) -> None:
+        fd = sock.fileno()
+        if fd < 0:
+            raise ValueError(f"cannot wait on a closed socket: {sock!r}")
+        if fd in self._data:
+            raise KeyError(f"{sock!r} (FD {fd}) is already registered")
+        self._poll.register(fd, events)
+        self._fds[sock] = fd
+        self._data[fd] = data
+
+    def unregister(self, sock: _socket.socket) -> None:
+        fd = self._fds.pop(sock)  # the socket may have been closed since: not its fileno()
+        del self._data[fd]
+        self._poll.unregister(fd)
+
+    def select(self, timeout: float | None) -> list[Any]:
+        """The data of every socket with an event, waiting at most ``timeout`` seconds (None:
+        until one has); milliseconds are rounded up, so a timer is never woken early."""
+        if timeout is None:
+            ms = None
+        elif timeout <= 0:
+            ms = 0
+        else:
+            ms = int(timeout * 1e3)
+            if ms < timeout * 1e3:
+                ms += 1
+        data = self._data
+        return [data[fd] for fd, _event in self._poll.poll(ms) if fd in data]
+
+    def close(self) -> None:
+        self._fds.clear()
+        self._data.clear()
 
 
 class TaskCancelled(BaseException):
@@ -204,7 +251,7 @@ class Loop:
     def __init__(self) -> None:
         # poll(2): a page has a handful of sockets, and registering one costs no system call
         # (epoll would make two per wait, to add and remove it).
-        self._selector = selectors.PollSelector()
+        self._selector = _Poll()
         self._ready: collections.deque[tuple[Task[Any], Any, BaseException | None]] = (
             collections.deque()
         )
@@ -273,16 +320,16 @@ class Loop:
             timeout = max(0.0, self._timers[0][0] - time.monotonic())
         else:
             timeout = None
-        for key, _mask in self._selector.select(timeout):
-            if key.data is None:
+        for data in self._selector.select(timeout):
+            if data is None:
                 self._run_calls()
             else:
-                task, token = key.data
+                task, token = data
                 self._wake(task, token, True, None)
         if self._timers:
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
-                _when, _order, task, token = heapq.heappop(self._timers)
+                _when, _order, task, token = heappop(self._timers)
                 trap = task.trap
                 sleeping = trap is not None and trap.sock is None and trap.wait is None
                 self._wake(task, token, None, None if sleeping else TimeoutError())
@@ -336,4 +383,4 @@ class Loop:
         elif trap.wait is not None:
             trap.wait._waiters.append((task, task.token))
         if trap.when is not None:
-            heapq.heappush(self._timers, (trap.when, next(self._order), task, task.token))
+            heappush(self._timers, (trap.when, next(self._order), task, task.token))
