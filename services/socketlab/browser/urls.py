@@ -12,8 +12,6 @@ hand-written HTML), non-ASCII characters in the path and query are percent-encod
 
 from __future__ import annotations
 
-import re
-
 from ..structs import record
 from .errors import InvalidURL
 
@@ -27,7 +25,6 @@ MAX_URL_LENGTH: Final = 8000
 """Longest URL accepted: RFC 9110 §4.1 recommends that senders and recipients support at least
 8000 octets, and the lab's servers refuse request lines above 8190 bytes."""
 
-_BAD_CHARS: Final = re.compile(r"[\x00-\x20\x7f]")
 _NAMES: Final = {"\r": "CR", "\n": "LF", "\t": "a tab", " ": "a space", "\x7f": "DEL"}
 
 # Characters left as they are when percent-encoding a path or query: RFC 3986 unreserved,
@@ -37,9 +34,12 @@ _SAFE: Final = "/?:@!$&'()*+,;=-._~%[]"
 # A relative reference that resolves by plain concatenation: path characters that quote()
 # leaves as they are (no ':' that could start a scheme, no '?', '#', brackets or escapes to
 # check), no '//' (network-path '//host', or an empty segment urljoin() would drop), and no
-# '.' or '..' segment to remove (RFC 3986 §5.2).
-_PLAIN_REFERENCE: Final = re.compile(r"(?!.*//)[A-Za-z0-9\-._~!$&'()*+,;=@/]+")
-_DOT_SEGMENT: Final = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+# '.' or '..' segment to remove (RFC 3986 §5.2). Read with str methods, like everything here
+# a page load needs: importing re (and enum under it) was a large part of the browser's
+# start-up (issue 17).
+_PLAIN_REFERENCE_CHARS: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=@/"
+)
 
 # Schemes that never cause a network request (RFC 2397 data:, in-page fragments and friends).
 NON_NETWORK_SCHEMES: Final = frozenset({"data", "javascript", "about", "blob", "mailto", "tel"})
@@ -107,11 +107,11 @@ def check_text(text: str) -> None:
     """Raise :class:`InvalidURL` if ``text`` has a space, a control character or DEL in it."""
     if len(text) > MAX_URL_LENGTH:
         raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters")
-    match = _BAD_CHARS.search(text)
-    if match is not None:
-        char = match.group()
-        name = _NAMES.get(char, f"the control character {ord(char):#04x}")
-        raise InvalidURL(f"URL contains {name}: {_short(text)}")
+    if " " in text or not text.isprintable():  # else no control character, DEL or space
+        char = next((c for c in text if c <= " " or c == "\x7f"), None)
+        if char is not None:
+            name = _NAMES.get(char, f"the control character {ord(char):#04x}")
+            raise InvalidURL(f"URL contains {name}: {_short(text)}")
 
 
 # An absolute URL that urlsplit() and quote() would leave as it is: http://, a host name or
@@ -194,11 +194,7 @@ def join(base: URL, reference: str) -> URL:
     what is left must pass :func:`check_text`. Raises :class:`InvalidURL` with the reason.
     """
     reference = reference.strip(" \t\n\r\f")
-    if (
-        _PLAIN_REFERENCE.fullmatch(reference)
-        and not _DOT_SEGMENT.search(reference)
-        and "/." not in base.path
-    ):
+    if _is_plain_reference(reference) and "/." not in base.path:
         # The common case (``css/site.css``, ``/img/a.png``), resolved the way urljoin() would
         # and checked the way parse() would, without either (a page has dozens of these).
         if reference[0] == "/":
@@ -209,9 +205,62 @@ def join(base: URL, reference: str) -> URL:
         if len(str(url)) <= MAX_URL_LENGTH:
             return url
     check_text(reference)
-    from urllib.parse import urljoin  # not with the module: see parse
+    joined = _join_path(base, reference)
+    if joined is None:
+        from urllib.parse import urljoin  # not with the module: see parse
 
-    return parse(urljoin(str(base), reference))
+        joined = urljoin(str(base), reference)
+    return parse(joined)
+
+
+def _is_plain_reference(reference: str) -> bool:
+    """Whether ``reference`` resolves by concatenation (see :data:`_PLAIN_REFERENCE_CHARS`)."""
+    if not reference or "//" in reference or not _PLAIN_REFERENCE_CHARS.issuperset(reference):
+        return False
+    segments = reference.split("/")
+    return "." not in segments and ".." not in segments
+
+
+def _join_path(base: URL, reference: str) -> str | None:
+    """``urljoin(str(base), reference)`` for a reference of path characters (``../x``,
+    ``./a/b.css``) on a base of a host name or IPv4 address and a plain path, computed as
+    urljoin() does (RFC 3986 §5.2 with its remove_dot_segments); None for any other, which
+    :func:`join` gives to urljoin(). urllib.parse imports re: see :func:`_split`.
+    """
+    if (
+        not reference
+        or "//" in reference
+        or ";" in reference  # urlparse() would split it off as ;params
+        or not _PLAIN_REFERENCE_CHARS.issuperset(reference)
+        or base.scheme != "http"
+        or not base.host
+        or not _HOST_CHARS.issuperset(base.host)
+        or base.path[:1] != "/"
+        or ";" in base.path
+        or not _PLAIN_URL_CHARS.issuperset(base.path)
+    ):
+        return None
+    if reference[0] == "/":
+        segments = reference.split("/")
+    else:
+        base_parts = base.path.split("/")
+        if base_parts[-1] != "":
+            del base_parts[-1]  # the last segment is not a directory
+        segments = base_parts + reference.split("/")
+        segments[1:-1] = [segment for segment in segments[1:-1] if segment]
+    resolved: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if resolved:
+                resolved.pop()
+        elif segment != ".":
+            resolved.append(segment)
+    if segments[-1] in (".", ".."):
+        resolved.append("")  # a reference to a directory keeps its trailing "/"
+    path = "/".join(resolved) or "/"
+    if path[0] != "/":
+        path = "/" + path  # as urlunsplit() does
+    return f"http://{base.authority}{path}"
 
 
 _DECIMAL_DIGITS: Final = frozenset("0123456789")
@@ -242,10 +291,18 @@ def is_ip_address(host: str) -> bool:
     )
 
 
+_LETTERS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_SCHEME_CHARS: Final = _LETTERS | frozenset("0123456789+-.")
+
+
 def scheme_of(reference: str) -> str:
-    """The lower-cased scheme of a reference, or "" for a relative one."""
-    match = re.match(r"\s*([A-Za-z][A-Za-z0-9+.\-]*):", reference)
-    return match.group(1).lower() if match else ""
+    """The lower-cased scheme of a reference, or "" for a relative one: after any leading
+    whitespace, a letter, then letters, digits, '+', '-' or '.', then ':' (RFC 3986 §3.1)."""
+    text = reference.lstrip()  # str.isspace() whitespace, what re's \s is
+    scheme, colon, _ = text.partition(":")
+    if colon and scheme and scheme[0] in _LETTERS and _SCHEME_CHARS.issuperset(scheme):
+        return scheme.lower()
+    return ""
 
 
 def is_network_reference(reference: str) -> bool:
