@@ -5,7 +5,8 @@ One module per concern:
 * :mod:`.urls` -- URL parsing, validation (http:// only; no spaces, control characters, CR/LF)
   and joining;
 * :mod:`.extract` -- what HTML and CSS make a browser fetch; :mod:`.htmlscan` -- a document's
-  tags and text as :mod:`html.parser` reads them, with str methods;
+  tags and text as :mod:`html.parser` reads them, with str methods; :mod:`.cssscan` -- a
+  stylesheet's ``@import``, ``url()`` and ``@font-face``, likewise;
 * :mod:`.transport` -- one TCP connection and one exchange on it (the socket adapter around the
   shared :mod:`socketlab.http` parser);
 * :mod:`.pool` -- keep-alive connections, at most 6 per host;

@@ -26,10 +26,8 @@ and read in turn) and ``url()`` (``font`` inside ``@font-face``, else ``image``)
 
 from __future__ import annotations
 
-import re
-
 from ..structs import field, record
-from . import htmlscan
+from . import cssscan, htmlscan
 from .urls import is_network_reference
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
@@ -104,16 +102,6 @@ _BLOCK_TAGS: Final = frozenset(
     }
 )
 _HIDDEN_TAGS: Final = frozenset({"script", "style", "template", "noscript"})
-
-_CSS_COMMENT: Final = re.compile(r"/\*.*?(?:\*/|\Z)", re.S)
-_CSS_IMPORT: Final = re.compile(
-    r"""@import\s+(?:url\(\s*(?P<q1>["']?)(?P<u1>[^"')]*)(?P=q1)\s*\)|(?P<q2>["'])(?P<u2>.*?)(?P=q2))""",
-    re.I | re.S,
-)
-_CSS_URL: Final = re.compile(
-    r"""url\(\s*(?:"(?P<d>[^"]*)"|'(?P<s>[^']*)'|(?P<b>[^)"'\s]*))\s*\)""", re.I
-)
-_CSS_FONT_FACE: Final = re.compile(r"@font-face\s*\{[^}]*\}", re.I)
 
 
 @record(frozen=True)
@@ -220,25 +208,24 @@ def choose_srcset(candidates: list[tuple[str, str]], src: str | None = None) -> 
 
 
 def extract_css(text: str) -> list[Reference]:
-    """References in a stylesheet, in order: ``@import`` first-class, then ``url()`` values."""
-    text = _CSS_COMMENT.sub(" ", text)
+    """References in a stylesheet, in order: ``@import`` first-class, then ``url()`` values.
+
+    Comments are skipped; :mod:`.cssscan` finds the rules (with str methods, not re).
+    """
+    text = cssscan.strip_comments(text)
+    low = cssscan.folded(text)
     refs: list[Reference] = []
     taken: list[tuple[int, int]] = []
-    for match in _CSS_IMPORT.finditer(text):
-        url = match.group("u1") if match.group("u1") is not None else match.group("u2")
-        taken.append(match.span())
+    for start, end, url in cssscan.imports(text, low):
+        taken.append((start, end))
         if url and is_network_reference(url):
             refs.append(Reference(url.strip(), "stylesheet"))
-    fonts = [m.span() for m in _CSS_FONT_FACE.finditer(text)]
-    for match in _CSS_URL.finditer(text):
+    fonts = cssscan.font_faces(text, low)
+    for start, url in cssscan.urls(text, low):
         if len(refs) >= MAX_REFERENCES:
             break
-        start = match.start()
         if any(a <= start < b for a, b in taken):
             continue
-        url = next(
-            g for g in (match.group("d"), match.group("s"), match.group("b")) if g is not None
-        )
         if not is_network_reference(url):
             continue
         kind = "font" if any(a <= start < b for a, b in fonts) else "image"
@@ -422,7 +409,44 @@ def extract_html(text: str) -> PageResources:
     return extractor.result()
 
 
-_META_CHARSET: Final = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.I)
+_SPACE_BYTES: Final = b" \t\n\r\x0b\x0c"  # what re's \s is in a bytes pattern
+_CHARSET_NAME: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:."
+)
+
+
+def meta_charset(head: bytes) -> str | None:
+    r"""The charset a ``<meta>`` tag in ``head`` names, as the regular expression
+    ``<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)`` (bytes, ``re.I``) finds it with
+    ``search``: the first ``<meta`` with one, and in it the last ``charset=`` (before the tag's
+    first ``>``) with a name after it. Read with bytes methods: a page load does not import re.
+    """
+    low = head.lower()  # bytes: ASCII letters only, as re.I folds a bytes pattern
+    tag = low.find(b"<meta")
+    while tag >= 0:
+        close = low.find(b">", tag + 5)
+        k = low.rfind(b"charset", tag + 6, len(low) if close < 0 else close)
+        while k >= 0:
+            name = _charset_name(head, k + 7)
+            if name:
+                return name.decode("ascii")
+            k = low.rfind(b"charset", tag + 6, k + 6)
+        tag = low.find(b"<meta", tag + 1)
+    return None
+
+
+def _charset_name(head: bytes, i: int) -> bytes:
+    r"""After ``charset``: ``\s*=\s*["']?`` and the name, or b"" when that is not there."""
+    i = len(head) - len(head[i:].lstrip(_SPACE_BYTES))
+    if head[i : i + 1] != b"=":
+        return b""
+    i = len(head) - len(head[i + 1 :].lstrip(_SPACE_BYTES))
+    if head[i : i + 1] in (b'"', b"'"):
+        i += 1
+    end = i
+    while end < len(head) and head[end] in _CHARSET_NAME:
+        end += 1
+    return head[i:end]
 
 
 def decode(body: bytes, content_type: str | None) -> str:
@@ -435,9 +459,7 @@ def decode(body: bytes, content_type: str | None) -> str:
             if name.strip().lower() == "charset":
                 charset = value.strip().strip('"')
     if charset is None:
-        match = _META_CHARSET.search(body[:1024])
-        if match:
-            charset = match.group(1).decode("ascii")
+        charset = meta_charset(body[:1024])
     try:
         return body.decode(charset or "utf-8", "replace")
     except LookupError:
