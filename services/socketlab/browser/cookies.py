@@ -15,7 +15,6 @@ caller that reads it from another thread while a page loads.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
@@ -115,7 +114,8 @@ def parse_set_cookie(header: str, url: URL, now: float | None = None) -> Cookie 
             except (TypeError, ValueError, IndexError, OverflowError):
                 continue  # an unparseable date is ignored, the cookie is kept
         elif key == "max-age":
-            if re.fullmatch(r"-?[0-9]{1,18}", raw):
+            digits = raw[1:] if raw[:1] == "-" else raw  # -?[0-9]{1,18}, without re
+            if 0 < len(digits) <= 18 and digits.isascii() and digits.isdigit():
                 seconds = int(raw)
                 max_age = now + seconds if seconds > 0 else 0.0
         elif key == "domain":
