@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import sys
 import threading
 import time
@@ -34,8 +33,8 @@ else:
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # Printable ASCII stays as it is; backslash is escaped too so the escaping is unambiguous.
-_UNSAFE = re.compile(rb"[^\x20-\x5b\x5d-\x7e]")
 _SAFE = {c: chr(c) for c in range(0x20, 0x7F) if c != 0x5C}
+_SAFE_BYTES = bytes(_SAFE)  # what bytes.translate() deletes: what is left needs escaping
 
 
 def printable(data: bytes | str, limit: int = 200) -> str:
@@ -50,7 +49,7 @@ def printable(data: bytes | str, limit: int = 200) -> str:
         raw = data.encode("utf-8", "surrogateescape")
     else:
         raw = data
-    if len(raw) <= limit and not _UNSAFE.search(raw):
+    if len(raw) <= limit and not bytes(raw).translate(None, _SAFE_BYTES):
         return raw.decode("ascii")  # the common case, without a per-byte loop
     cut = len(raw) > limit
     out = "".join(_SAFE.get(b) or f"\\x{b:02x}" for b in raw[:limit])
