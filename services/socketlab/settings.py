@@ -18,7 +18,6 @@ evaluated.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
@@ -226,14 +225,17 @@ def read_config(path: Path) -> ConfigFile:
 # A TOML key: bare (A-Za-z0-9_-), "basic" or 'literal', joined by dots (TOML 1.0 §Keys).
 _KEY_PART = r'(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\')'
 _DOTTED_KEY = rf"{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*"
-# Pattern text, compiled (and cached by re) when a config file is read: compiling them with
-# the module cost every command about 1 ms of start-up, config file or not (issue 17).
+# Pattern text, compiled (and cached by re) when a config file is read, and re imported only
+# then: compiling them with the module cost every command about 1 ms of start-up, config file
+# or not, and importing re (with enum) a page load of the browser more (issue 17).
 _KEY_LINE = rf"[ \t]*({_DOTTED_KEY})[ \t]*="
 _TABLE_LINE = rf"[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*\]\]?"
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
 def _key_parts(dotted: str) -> tuple[str, ...]:
+    import re  # only with a config file: see _KEY_LINE
+
     parts = []
     for match in re.finditer(_KEY_PART, dotted):
         part = match.group()
@@ -266,6 +268,8 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     table: tuple[str, ...] = ()
     in_string: str | None = None  # the closing quote of the multi-line string we are inside
     depth = 0  # open brackets of a multi-line array (or inline table) value
+    import re  # only with a config file: see _KEY_LINE
+
     key_line, table_line = re.compile(_KEY_LINE), re.compile(_TABLE_LINE)
     for number, line in enumerate(text.splitlines(), start=1):
         if in_string is not None:
