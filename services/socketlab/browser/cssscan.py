@@ -130,7 +130,6 @@ def urls(text: str, low: str) -> Iterator[tuple[int, str]]:
 
 
 def _url_at(text: str, i: int) -> tuple[int, str] | None:
-    n = len(text)
     k = _skip_space(text, i + 4)
     quote = text[k : k + 1]
     if quote in _QUOTES:
@@ -138,14 +137,17 @@ def _url_at(text: str, i: int) -> tuple[int, str] | None:
         if close < 0:
             return None
         value = text[k + 1 : close]
-        k = close + 1
-    else:
-        start = k
-        while k < n and text[k] not in "\"')" and not text[k].isspace():
-            k += 1
-        value = text[start:k]
-    k = _skip_space(text, k)
-    return (k + 1, value) if text[k : k + 1] == ")" else None
+        k = _skip_space(text, close + 1)
+        return (k + 1, value) if text[k : k + 1] == ")" else None
+    # Unquoted: characters other than quotes, ")" and whitespace, then whitespace, then the
+    # first ")"; the text up to it, less trailing whitespace, must hold no quote or whitespace.
+    close = text.find(")", k)
+    if close < 0:
+        return None
+    value = text[k:close].rstrip()
+    if '"' in value or "'" in value or len(value.split(maxsplit=1)) > 1:
+        return None
+    return close + 1, value
 
 
 def font_faces(text: str, low: str) -> list[tuple[int, int]]:
