@@ -171,7 +171,8 @@ def _http_version(version: bytes) -> tuple[int, int] | None:
 
 
 def _chunk_size(line: bytes) -> int | None:
-    """The size of a valid chunk-size line (without its line end), or None.
+    """The size of a valid chunk-size line, or None. ``line`` is without its line end and
+    holds no LF (the reader cuts it at the first).
 
     RFC 9112 §7.1: ``chunk-size [ chunk-ext ]``, chunk-size being 1*HEXDIG; we take at most
     16 digits, allow SP and HTAB after them (BWS, §7.1.1) and skip the extensions whatever
