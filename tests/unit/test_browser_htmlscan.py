@@ -178,3 +178,39 @@ def test_extract_html_reads_what_the_scanner_declines() -> None:
     assert [(r.url, r.kind) for r in found.references] == [("a.png", "image"), ("i.png", "icon")]
     assert found.title == "T"
     assert found.text == "1 < 2"
+
+
+def test_the_named_references_read_without_html_are_html5_s() -> None:
+    import html.entities
+
+    for name, char in htmlscan._ENTITIES.items():
+        assert html.entities.html5[name + ";"] == char, name
+
+
+def test_references_are_read_as_html_unescape_reads_them() -> None:
+    import html
+
+    pieces = [
+        *(f"&{name};" for name in htmlscan._ENTITIES),
+        "&amp",  # no semicolon: html.unescape's rules
+        "&ampx;",
+        "&AMP;",
+        "&#38;",
+        "&#x26;",
+        "&#0;",
+        "&#150;",
+        "&nosuch;",
+        "&",
+        ";",
+        "&;",
+        "&&",
+        "a",
+        " ",
+        "é",
+        "&amp;lt;",
+    ]
+    rnd = random.Random(17)
+    texts = ["", "plain", "&", "&amp;", "&middot;", "a &middot; b"]
+    texts += ["".join(rnd.choice(pieces) for _ in range(rnd.randrange(1, 8))) for _ in range(5000)]
+    for text in texts:
+        assert htmlscan._unescape(text) == html.unescape(text), text

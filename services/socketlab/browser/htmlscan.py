@@ -43,12 +43,55 @@ class _Unsupported(Exception):
     """The document has markup this scanner leaves to html.parser."""
 
 
+# The named references pages use most, each as html.unescape reads it with its semicolon
+# (html.entities.html5): a text whose every "&" starts one of them is read here; any other
+# reference, numeric ones included, by html.unescape, whose table and rules are large (and whose
+# module imports re: issue 17).
+_ENTITIES: Final = {
+    "amp": "&",
+    "lt": "<",
+    "gt": ">",
+    "quot": '"',
+    "apos": "'",
+    "nbsp": "\xa0",
+    "middot": "\xb7",
+    "copy": "\xa9",
+    "reg": "\xae",
+    "deg": "\xb0",
+    "times": "\xd7",
+    "laquo": "\xab",
+    "raquo": "\xbb",
+    "hellip": "\u2026",
+    "ndash": "\u2013",
+    "mdash": "\u2014",
+    "lsquo": "\u2018",
+    "rsquo": "\u2019",
+    "ldquo": "\u201c",
+    "rdquo": "\u201d",
+    "bull": "\u2022",
+    "larr": "\u2190",
+    "rarr": "\u2192",
+    "euro": "\u20ac",
+    "trade": "\u2122",
+}
+
+
 def _unescape(text: str) -> str:
+    """``html.unescape(text)``."""
     if "&" not in text:
         return text
-    import html  # only for a reference such as &amp;: html.entities is a large table
+    parts = text.split("&")
+    out = [parts[0]]
+    for part in parts[1:]:
+        name, semicolon, rest = part.partition(";")
+        char = _ENTITIES.get(name) if semicolon else None
+        if char is None:
+            import html  # a reference not in the table above
 
-    return html.unescape(text)
+            return html.unescape(text)
+        out.append(char)
+        out.append(rest)
+    return "".join(out)
 
 
 def tokens(text: str) -> list[Token] | None:
