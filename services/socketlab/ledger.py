@@ -25,9 +25,9 @@ imports logging only if it logs something else (issue 17). Everywhere else the `
 
 from __future__ import annotations
 
+import _thread  # not threading: see _thread_name
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -81,7 +81,8 @@ class _StderrLines:
 
     def __init__(self, on: bool) -> None:
         self.on = on
-        self._lock = threading.Lock()  # a line at a time, as the handler's lock made it
+        # threading.Lock: a line at a time, as the handler's lock made it
+        self._lock = _thread.allocate_lock()
 
     def write(self, message: str) -> None:
         line = f"{logs.asctime(time.time())} INFO ledger {message}\n"
@@ -153,6 +154,23 @@ def stamp(wall: float) -> str:
     return f"{text}.{micros // 1000:03d}Z"
 
 
+_MAIN_THREAD: Final = _thread.get_ident()  # this module is imported on the main thread
+
+
+def _thread_name() -> str:
+    """``threading.current_thread().name``, without importing threading where nothing has.
+
+    A process that has not imported :mod:`threading` has started no thread of it: its own
+    threads, if any, came from :mod:`_thread` (the browser's: see socketlab.browser.threads),
+    and they have no names; the main thread is threading's ``MainThread``."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        name: str = threading.current_thread().name
+        return name
+    ident = _thread.get_ident()
+    return "MainThread" if ident == _MAIN_THREAD else f"thread {ident}"
+
+
 _pid = [os.getpid()]  # getpid(2) once per process, not per line
 os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
@@ -162,7 +180,7 @@ def write(kind: str, role: str, fields: dict[str, Any]) -> None:
     if not enabled():
         return
     line = {"ledger": kind, "service": _service, "role": role, "pid": _pid[0]}
-    line.setdefault("thread", threading.current_thread().name)
+    line.setdefault("thread", _thread_name())
     line.update(fields)
     text = jsontext.dumps(line)  # json.dumps's text, without importing json (and re)
     # A line per connection, so per request without keep-alive: through logging's record, its
@@ -190,7 +208,7 @@ class Tally:
     local: tuple[Any, ...] | None
     remote: tuple[Any, ...] | None
     role: str = "server"
-    thread: str = field(default_factory=lambda: threading.current_thread().name)
+    thread: str = field(default_factory=lambda: _thread_name())
     bytes_in: int = 0
     bytes_out: int = 0
     requests: int = 0
@@ -214,7 +232,7 @@ class Tally:
         self.local = local
         self.remote = remote
         self.role = role
-        self.thread = threading.current_thread().name if thread is None else thread
+        self.thread = _thread_name() if thread is None else thread
         self.bytes_in = bytes_in
         self.bytes_out = bytes_out
         self.requests = requests

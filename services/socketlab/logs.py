@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-import threading
 import time
 from collections import deque
 
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     import asyncio  # only for the annotation: the servers without a loop never import asyncio
     import logging
     import signal as _signal  # the same functions, typed: typeshed has no _signal
+    import threading  # imported by the first flusher: the browser never starts one
     from typing import Final, TextIO
 else:
     import _signal  # not signal, whose enums cost every start: see socketlab.browser.cli
@@ -155,7 +155,7 @@ class AccessWriter:
         self._logger: logging.Logger | None = None
         self._pending: deque[str] = deque()  # append and popleft are atomic: no lock
         self._dirty = False
-        self._wake = threading.Event()
+        self._wake: threading.Event  # made with the flusher, which the first line starts
         self._flusher_pid = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -246,6 +246,8 @@ class AccessWriter:
 
     def _start_flusher(self) -> None:
         # One per process: after a fork the parent's thread is not there (see _after_fork).
+        import threading  # here: a process that writes no access log never needs it
+
         self._flusher_pid = os.getpid()
         self._wake = threading.Event()
         threading.Thread(target=self._flusher, name="access-log-flusher", daemon=True).start()

@@ -70,11 +70,12 @@ runpy.run_module("socketlab.browser", run_name="__main__")
 # What a plain --json page load must not import either: its ledger lines go to stderr without
 # logging (socketlab.ledger), and logging is imported at the first record the level lets through
 # (browser.cli's log). These come with logging; the table's ledger goes through it (to stdout).
-# re and enum come with logging too; without it, nothing of a page load needs them: urls,
-# cssscan, htmlscan and the HTTP core read text with str and bytes methods.
+# re, enum and threading come with logging too; without it, a page load needs none of them
+# (urls, cssscan, htmlscan and the HTTP core read text with str and bytes methods).
 LOGGING = [
     *("logging", "traceback", "linecache", "tokenize", "textwrap", "string", "weakref"),
     *("re", "enum"),
+    "threading",  # browser.threads: a flag and daemon threads on _thread
 ]
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 
@@ -38,12 +37,15 @@ from .loop import Channel, Loop, Task, TaskCancelled
 from .pool import ConnectionPool, Lease
 from .records import ConnectionInfo, Entry, PageLoad
 from .redirects import is_redirect, next_hop
+from .threads import Flag
 from .transport import Connection, Progress, Reply, Resolver, exchange, system_resolver
 from .urls import URL
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
     from typing import Final
+
+    from .threads import StopFlag
 
 USER_AGENT: Final = f"socketlab-browser/{__version__} (raw sockets; Python)"
 
@@ -149,7 +151,7 @@ class Browser:
         options: Options = DEFAULT_OPTIONS,
         *,
         resolver: Resolver = system_resolver,
-        cancel: threading.Event | None = None,
+        cancel: StopFlag | None = None,
         page_numbers: Iterator[int] | None = None,
     ) -> None:
         """``page_numbers`` lets several browsers of one run number their pages uniquely (HAR
@@ -161,7 +163,7 @@ class Browser:
             resolver=resolver,
         )
         self.cookies = CookieJar()
-        self.cancel = cancel or threading.Event()
+        self.cancel = cancel or Flag()
         self._pages = page_numbers or itertools.count(1)
         self._loop: Loop | None = None  # made by the first load
         self._requests: set[Task[list[Entry]]] = set()  # in flight: abort() cancels

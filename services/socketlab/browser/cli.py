@@ -20,7 +20,6 @@ import atexit
 import itertools
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
@@ -47,6 +46,7 @@ from .limits import (
 )
 from .records import PageLoad
 from .report import format_page, page_to_dict
+from .threads import Flag, start
 
 TYPE_CHECKING = False  # typing is for the type checker only: see socketlab.structs
 if TYPE_CHECKING:
@@ -288,24 +288,28 @@ class Run:
         self.args = args
         self.scenarios = scenarios
         self.options = options_from(args)
-        self.stop = threading.Event()
+        self.stop = Flag()
         self.page_numbers: Iterator[int] = itertools.count(1)
         self.har_pages: list[PageLoad] = []
         self.ok = True
         self.current: Browser | None = None
-        self.done = threading.Event()
+        self.done = Flag()
+        self.watcher_gone = Flag()
 
     def watch(self) -> None:
         """Watcher thread: when a signal has set ``stop``, abort the browser at work so that
         requests in flight end now. (The signal handler itself only records the signal.)
         :meth:`run` sets ``stop`` too once it is over, after ``done``, to end this thread at
         once: polling every half second made every run last up to 0.5 s longer."""
-        self.stop.wait()
-        if self.done.is_set():
-            return
-        current = self.current
-        if current is not None:
-            current.abort()
+        try:
+            self.stop.wait()
+            if self.done.is_set():
+                return
+            current = self.current
+            if current is not None:
+                current.abort()
+        finally:
+            self.watcher_gone.set()
 
     def emit(self, page: PageLoad, visit: int) -> None:
         if self.args.heartbeat:
@@ -347,14 +351,13 @@ class Run:
         return pages
 
     def run(self) -> int:
-        watcher = threading.Thread(target=self.watch, name="stop-watcher", daemon=True)
-        watcher.start()
+        start(self.watch)
         try:
             return self._visits()
         finally:
             self.done.set()
             self.stop.set()  # wakes the watcher, which sees `done` and leaves
-            watcher.join(1.0)
+            self.watcher_gone.wait(1.0)
 
     def _visits(self) -> int:
         repeat, interval = self.args.repeat, self.args.interval
@@ -454,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _signal.signal(sig, old)
 
 
-def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+def _stopper(stop: Flag) -> Callable[[int, FrameType | None], None]:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()  # only record it: the visit loop and the page loads act on it
 
@@ -475,9 +478,11 @@ def exit_fast(code: int) -> NoReturn:
     daemon still runs (``sys.exit`` would wait for it), or a flush fails (a closed pipe, which
     ``sys.exit`` reports) -- this is ``sys.exit(code)``, with its teardown.
     """
-    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
-    if not all(t.daemon for t in others):
-        sys.exit(code)  # which waits for them before the atexit handlers, as ever
+    threading = sys.modules.get("threading")  # not imported: no thread of it runs
+    if threading is not None:
+        others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+        if not all(t.daemon for t in others):
+            sys.exit(code)  # which waits for them before the atexit handlers, as ever
     atexit._run_exitfuncs()  # runs and clears them: sys.exit below would not run them twice
     try:
         sys.stdout.flush()

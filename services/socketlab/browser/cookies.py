@@ -15,7 +15,7 @@ caller that reads it from another thread while a page loads.
 
 from __future__ import annotations
 
-import threading
+import _thread
 import time
 
 from ..structs import record
@@ -149,7 +149,7 @@ class CookieJar:
 
     def __init__(self) -> None:
         self._cookies: dict[tuple[str, str, str], Cookie] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # threading.Lock itself
 
     def store(self, url: URL, set_cookie_headers: list[str], now: float | None = None) -> None:
         """Store (or delete, when expired) what a response to ``url`` set."""

@@ -23,11 +23,11 @@ event or a :class:`Wait` for a wait that already ended is recognised and ignored
 from __future__ import annotations
 
 import _socket  # not socket: see transport
+import _thread  # not threading: see threads
 import collections
 import contextlib
 import itertools
 import select
-import threading
 import time
 from _heapq import heappop, heappush  # heapq's own C functions, without heapq.py's import
 from collections.abc import Callable, Coroutine, Generator
@@ -258,7 +258,7 @@ class Loop:
         self._timers: list[tuple[float, int, Task[Any], int]] = []
         self._order = itertools.count()
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
-        self._calls_lock = threading.Lock()
+        self._calls_lock = _thread.allocate_lock()  # threading.Lock itself
         self._wake_r, self._wake_w = _socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)

@@ -17,7 +17,6 @@ import _socket  # not socket: see transport
 import collections
 import contextlib
 import itertools
-import threading
 import time
 from collections.abc import Collection
 
@@ -25,6 +24,7 @@ from ..structs import record
 from . import errors
 from .limits import MAX_CONNECTIONS_PER_HOST, Deadline
 from .loop import Loop, Wait
+from .threads import start
 from .transport import (
     Address,
     Connection,
@@ -237,7 +237,7 @@ class ConnectionPool:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(lambda: lookup.fail(error))
 
-        threading.Thread(target=work, name=f"lookup {key[0]}", daemon=True).start()
+        start(work)  # a daemon thread: a lookup that never ends does not hold up the exit
 
     @staticmethod
     async def _await_lookup(

@@ -24,11 +24,10 @@ and the command exits with status 2.
 
 from __future__ import annotations
 
-import threading
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
 from ..structs import record
@@ -37,6 +36,9 @@ from .browser import Browser
 from .errors import InvalidURL
 from .records import Expectation, PageLoad
 from .urls import URL
+
+if TYPE_CHECKING:
+    from .threads import StopFlag
 
 MAX_PAGES: Final = 100
 """Pages in one scenario: a visit is a handful of pages; more is a mistake, not a visit."""
@@ -243,7 +245,7 @@ def run(
     base_override: str = "",
     *,
     on_page: Callable[[PageLoad], None] | None = None,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
 ) -> list[PageLoad]:
     """Load every page of the scenario with ``browser`` (one visitor: shared cookies and
     connections), check each page's expectations and hand it to ``on_page`` as it completes."""
