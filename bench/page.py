@@ -381,6 +381,25 @@ def _wget(url: str) -> float:
         shutil.rmtree(target, ignore_errors=True)
 
 
+FLOOR: Final = "python3 alone (-c 'import runpy')"
+"""The row under the browser's: the same interpreter started and ended with what ``-m`` imports
+(runpy and importlib.util), no page. What the browser's process takes beyond it is its own."""
+
+
+def _interpreter() -> float:
+    env = dict(os.environ, PYTHONPATH=str(SERVICES))
+    start = time.perf_counter()
+    subprocess.run(
+        [PYTHON, "-c", "import runpy"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        timeout=CLIENT_TIMEOUT,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
 CLIENTS: Final[tuple[tuple[str, Callable[[str], float]], ...]] = (
     ("socketlab browser", _browser),
     ("wget --page-requisites", _wget),
@@ -402,9 +421,11 @@ def byte_compile() -> None:
 
 def run(root: Path, work: Path, repeats: int, latency_ms: int = 0) -> list[ClientTimes]:
     """Both clients ``repeats`` times each, alternating, after one untimed run of each; through
-    the impairment relay when ``latency_ms`` is set."""
+    the impairment relay when ``latency_ms`` is set. The interpreter alone (:data:`FLOOR`)
+    follows them in each round, so its row is measured in the same conditions."""
     byte_compile()
     times = [ClientTimes(name, [], [], 0) for name, _ in CLIENTS]
+    floor = ClientTimes(FLOOR, [], [], 0)
     gate = machine.Quiet(QUIET_BUSY, QUIET_SLACK, QUIET_WAIT, QUIET_BUDGET)
     with PageServer(root) as server, contextlib.ExitStack() as stack:
         port = server.port
@@ -432,16 +453,32 @@ def run(root: Path, work: Path, repeats: int, latency_ms: int = 0) -> list[Clien
                 record.runs.append(wall)
                 record.loads.append(span / 1e6)
                 record.requests = count
-    return times
+            cpu = _children_cpu()
+            floor.runs.append(_interpreter())
+            floor.cpu.append(_children_cpu() - cpu)
+    return [*times, floor]
 
 
 def results(times: list[ClientTimes]) -> list[dict[str, Any]]:
     """The workload's results: each client's runs and their medians."""
-    out = []
+    out: list[dict[str, Any]] = []
     for t in times:
+        loads: list[float | None] = [*t.loads] or [None] * len(t.runs)  # FLOOR loads no page
         timed = [
-            {"process_ms": wall * 1000, "page_load_ms": loaded * 1000, "client_cpu_ms": cpu * 1000}
-            for wall, loaded, cpu in zip(t.runs, t.loads, t.cpu, strict=True)
+            {
+                "process_ms": wall * 1000,
+                "page_load_ms": None if loaded is None else loaded * 1000,
+                "client_cpu_ms": cpu * 1000,
+            }
+            for wall, loaded, cpu in zip(t.runs, loads, t.cpu, strict=True)
         ]
         out.append({"server": t.name, "description": "", "runs": timed, "summary": t.summary()})
+    floor = next((r for r in out if r["server"] == FLOOR), None)
+    if floor is not None:
+        floor["description"] = (
+            "the same interpreter started and ended with what -m imports, no page: the part of "
+            "every row above it that is Python's own start-up"
+        )
+        for r in out:  # the browser's target line names it (bench.report)
+            r["summary"]["interpreter_ms"] = floor["summary"]["process_ms"]
     return out

@@ -473,6 +473,27 @@ def test_the_browser_targets() -> None:
     assert rows(page_summary(20, 45, 90), page_summary(30, 40)) == [False, True]
 
 
+def test_the_interpreter_alone_is_a_row_of_the_page_and_named_by_the_process_target() -> None:
+    from bench import page
+
+    times = [
+        page.ClientTimes("socketlab browser", [0.060, 0.050, 0.070], [0.02] * 3, 101, [0.05] * 3),
+        page.ClientTimes("wget --page-requisites", [0.065] * 3, [0.05] * 3, 101, [0.04] * 3),
+        page.ClientTimes(page.FLOOR, [0.030, 0.020, 0.025], [], 0, [0.02] * 3),
+    ]
+    rows = page.results(times)
+    floor = rows[-1]
+    assert floor["server"] == page.FLOOR
+    assert floor["summary"]["process_ms"] == pytest.approx(25.0)
+    assert floor["summary"]["page_load_ms"] is None  # it loads no page
+    assert "no page" in floor["description"]
+    assert rows[0]["summary"]["interpreter_ms"] == pytest.approx(25.0)
+    judged = report.judge({"browser-page": {"results": rows}})
+    (process,) = [t for t in judged if t["metric"] == "process_ms"]
+    assert "python3 alone 25.0 ms" in process["note"]
+    assert report._browser_table({"results": rows})[-1].startswith(f"| {page.FLOOR} | - |")
+
+
 def a_run(started: str, met: bool, *, complete: bool = True, fresh: bool = True) -> dict[str, Any]:
     rows = [
         {
