@@ -404,9 +404,11 @@ def run_workload(
         times = page.run(root, work, count, latency)
         for t in times:
             summary = t.summary()
+            load = summary["page_load_ms"]
             say(
-                f"  {t.name}: page load {summary['page_load_ms'] or 0:.2f} ms, "
-                f"process {summary['process_ms'] or 0:.1f} ms ({len(t.runs)} runs, "
+                f"  {t.name}: "
+                + (f"page load {load:.2f} ms, " if load is not None else "no page, ")
+                + f"process {summary['process_ms'] or 0:.1f} ms ({len(t.runs)} runs, "
                 f"{t.requests} requests each)"
             )
         return _workload_doc(wl, page.results(times)) | extra | {"latency_ms": latency}
